@@ -1,0 +1,196 @@
+"""The ``fakeproc`` command: ``mount`` serves the filesystem; the others drive ctl files."""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import logging
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import trio
+
+from .mm.walk import LockMode
+from .population import LAYOUTS, clone_real_process
+from .process import ProcessTable
+from .sched import Preempter, parse_policy
+from .workloads import WORKLOAD_FORMS, parse_workload
+
+PROG = "fakeproc"
+
+
+def _lock_mode(text: str) -> LockMode:
+    try:
+        return LockMode.parse(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _policy(text: str):  # type: ignore[no-untyped-def]
+    try:
+        return parse_policy(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _workload(text: str):  # type: ignore[no-untyped-def]
+    try:
+        return parse_workload(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def add_mount_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("mountpoint", help="an existing empty directory")
+    parser.add_argument("--population", choices=["demo", "empty"], default="demo",
+                        help="processes to start with (default: demo)")
+    parser.add_argument("--clone", type=int, action="append", default=[], metavar="PID",
+                        help="copy a real process's maps into a new simulated one (repeatable)")
+    parser.add_argument("--lock-mode", type=_lock_mode, default=LockMode.VMA,
+                        help="how maps readers lock: mmap, vma (default), vma-nogapcheck, nolock")
+    parser.add_argument("--preempt", type=_policy, default=None,
+                        help="preemption policy: slice[:USEC] (default slice:50), always, never, random:SEED[:P]")
+    parser.add_argument("--workload", type=_workload, action="append", default=[],
+                        help=f"start a workload process (repeatable): {WORKLOAD_FORMS}")
+    parser.add_argument("--ready-file", type=Path, help="write this file once the mount is usable")
+    parser.add_argument("--allow-other", action="store_true", help="let other users access the mount")
+    parser.add_argument("--debug", action="store_true", help="log every request")
+
+
+def is_stale_mount(path: str) -> bool:
+    """True if ``path`` is a FUSE mount whose daemon is gone (ENOTCONN)."""
+    try:
+        os.stat(path)
+    except OSError as error:
+        return error.errno == errno.ENOTCONN
+    return False
+
+
+def clear_stale_mount(path: str) -> bool:
+    """Lazily unmount a dead FUSE mount at ``path``; True if one was cleared."""
+    if not is_stale_mount(path):
+        return False
+    subprocess.run(["fusermount3", "-u", "-z", path], check=False, capture_output=True)
+    return True
+
+
+def build_table(args: argparse.Namespace) -> ProcessTable:
+    table = ProcessTable(Preempter(args.preempt), args.lock_mode)
+    if args.population == "demo":
+        LAYOUTS["demo"](table.spawn("bash"))
+        LAYOUTS["many"](table.spawn("many-vmas"))
+    for pid in args.clone:
+        clone_real_process(table, pid)
+    return table
+
+
+def run_mount(args: argparse.Namespace) -> int:
+    from .server import FuseUnavailable, serve
+
+    mountpoint = os.path.abspath(args.mountpoint)
+    if clear_stale_mount(mountpoint):
+        print(f"{PROG}: cleared a stale mount at {mountpoint}", file=sys.stderr)
+    if not os.path.isdir(mountpoint):
+        print(f"{PROG}: {mountpoint} is not a directory", file=sys.stderr)
+        return 1
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, format="%(name)s: %(message)s")
+    try:
+        table = build_table(args)
+    except OSError as error:
+        print(f"{PROG}: {error.strerror}", file=sys.stderr)
+        return 1
+    try:
+        trio.run(serve, mountpoint, table, args.workload, args.ready_file, args.debug, args.allow_other)
+    except FuseUnavailable as error:
+        print(f"{PROG}: FUSE is unavailable: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def mount_main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="mount.py", description="Mount a fake /proc.")
+    add_mount_arguments(parser)
+    return run_mount(parser.parse_args(argv))
+
+
+# -- ctl subcommands ------------------------------------------------------
+
+_CTL_COMMANDS: dict[str, tuple[bool, str, list[tuple[str, str]]]] = {
+    # name: (root ctl?, help, [(argument, help)])
+    "spawn": (True, "start a simulated process; prints its pid",
+              [("words", "[NAME] [layout=empty|demo|many] [lock=MODE]")]),
+    "kill": (True, "end a simulated process", [("pid", "the process")]),
+    "clone": (True, "copy a real process's maps; prints the new pid", [("pid", "a real pid")]),
+    "mmap": (False, "map memory; prints the address",
+             [("addr", "0 lets the kernel choose"), ("length", "bytes"), ("prot", "like rw- or r-x"),
+              ("flags", "comma-separated: private,shared,anonymous,fixed,fixed_noreplace,populate,growsdown,noreserve"),
+              ("file", "[PATH OFFSET] for a file mapping")]),
+    "munmap": (False, "unmap memory", [("addr", "start"), ("length", "bytes")]),
+    "mprotect": (False, "change protection", [("addr", "start"), ("length", "bytes"), ("prot", "like r--")]),
+    "mremap": (False, "resize or move a mapping; prints the new address",
+               [("old", "old address"), ("old_len", "old length"), ("new_len", "new length"),
+                ("rest", "[FLAGS [NEWADDR]]: maymove,fixed,dontunmap")]),
+    "query": (False, "show the VMA at an address (PROCMAP_QUERY)",
+              [("addr", "address"), ("rest", "[FLAGS]: covering_or_next,file_backed,readable,writable,executable,shared")]),
+    "touch": (False, "fault pages in", [("addr", "start"), ("length", "bytes")]),
+}
+
+
+def _ctl_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description="Drive a fakeproc mount, or serve one (mount).")
+    parser.add_argument("--mount", default=os.environ.get("FAKEPROC_MOUNT"),
+                        help="the mountpoint (default: $FAKEPROC_MOUNT)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_mount_arguments(commands.add_parser("mount", help="mount a fake /proc (same as python mount.py)"))
+    for name, (root, text, arguments) in _CTL_COMMANDS.items():
+        sub = commands.add_parser(name, help=text, description=text)
+        if not root:
+            sub.add_argument("pid", help="the simulated process")
+        for argument, argument_help in arguments:
+            optional = argument in ("words", "file", "rest")
+            sub.add_argument(argument, help=argument_help, nargs="*" if optional else None)
+    return parser
+
+
+def run_ctl(args: argparse.Namespace) -> int:
+    if not args.mount:
+        print(f"{PROG}: no mount given: use --mount or set FAKEPROC_MOUNT", file=sys.stderr)
+        return 2
+    root, _, arguments = _CTL_COMMANDS[args.command]
+    words = [args.command]
+    for argument, _help in arguments:
+        value = getattr(args, argument)
+        words += value if isinstance(value, list) else [value]
+    path = os.path.join(args.mount, "ctl" if root else os.path.join(args.pid, "ctl"))
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except OSError as error:
+        print(f"{PROG}: {path}: {error.strerror}", file=sys.stderr)
+        return 1
+    try:
+        try:
+            os.write(fd, (" ".join(words) + "\n").encode())
+        except OSError as error:
+            result = os.read(fd, 65536).decode(errors="replace").strip()
+            print(f"{PROG}: {args.command}: {result or error.strerror}", file=sys.stderr)
+            return 1
+        print(os.read(fd, 65536).decode(errors="replace"), end="")
+    finally:
+        os.close(fd)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _ctl_parser().parse_args(argv)
+    if args.command == "mount":
+        return run_mount(args)
+    return run_ctl(args)
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    sys.exit(main())

@@ -1,0 +1,129 @@
+"""MemoryManager: one simulated address space (``struct mm_struct``).
+
+It ties together the VMA tree, ``mmap_lock``, the write sequence, the per-VMA
+locks and the preemption points.  Writers change it through
+:meth:`MemoryManager.transaction` (see :mod:`fakeproc.mm.ops`); readers walk it
+through :mod:`fakeproc.mm.walk`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from sortedcontainers import SortedSet
+
+from ..sched import Preempter
+from .locks import RWSemaphore, SeqCount, VmaLocks
+from .tree import VmaTree
+from .vma import PAGE_SIZE, Vma
+
+#: x86-64 user address space: TASK_SIZE_MAX.
+TASK_SIZE = 0x7FFFFFFFF000
+#: Lowest address mmap may hand out (vm.mmap_min_addr).
+MMAP_MIN_ADDR = 0x10000
+#: vm.max_map_count.
+MAX_MAP_COUNT = 65530
+#: Where top-down placement starts unless a process says otherwise.
+DEFAULT_MMAP_BASE = 0x7F0000000000
+
+CommitObserver = Callable[["MemoryManager"], None]
+
+
+@dataclass
+class MmStats:
+    """Counters a benchmark or a test can read.  ``commits`` is the logical clock."""
+
+    commits: int = 0
+    writer_steps: int = 0
+    transactions_failed: int = 0
+
+
+class MemoryManager:
+    """An address space.  Create VMAs only through transactions."""
+
+    def __init__(self, preempter: Preempter | None = None, mmap_base: int = DEFAULT_MMAP_BASE) -> None:
+        self.preempter = preempter if preempter is not None else Preempter()
+        self.mmap_base = mmap_base
+        self.tree = VmaTree()
+        self.mmap_lock = RWSemaphore()
+        self.seq = SeqCount()
+        self.vma_locks = VmaLocks(self.seq)
+        #: Page addresses that have been faulted in (Rss).
+        self.resident: SortedSet[int] = SortedSet()
+        self.stats = MmStats()
+        self.observers: list[CommitObserver] = []
+        self.exited = False
+
+    def __repr__(self) -> str:
+        return f"<MemoryManager {len(self.tree)} VMAs seq={self.seq.value} {self.mmap_lock!r}>"
+
+    @property
+    def map_count(self) -> int:
+        """Number of VMAs.  O(1)."""
+        return len(self.tree)
+
+    def vmas(self) -> list[Vma]:
+        """Every VMA in address order.  O(n).  Meaningful outside transactions."""
+        return [vma for _, _, vma in self.tree]
+
+    def total_vm(self) -> int:
+        """Mapped bytes (VmSize).  O(n)."""
+        return sum(end - start for start, end, _ in self.tree)
+
+    def resident_pages(self, start: int, end: int) -> int:
+        """Faulted-in pages within ``[start, end)``.  O(log n)."""
+        resident = self.resident
+        return resident.bisect_left(end) - resident.bisect_left(start)
+
+    @asynccontextmanager
+    async def write_locked(self) -> AsyncIterator[None]:
+        """Hold ``mmap_lock`` for write; every VMA write lock ends with it.
+
+        Observers see the new state once it is committed, before any waiter
+        runs, so each committed state gets its own tick of the logical clock.
+        """
+        await self.mmap_lock.acquire_write()
+        self.seq.write_begin()
+        try:
+            yield
+        finally:
+            self.seq.write_end()
+            self.stats.commits += 1
+            for observe in self.observers:
+                observe(self)
+            self.mmap_lock.release_write()
+
+    async def writer_step(self) -> None:
+        """A preemption point between two steps of a write transaction."""
+        self.stats.writer_steps += 1
+        await self.preempter.point()
+
+    def writer_committed_since(self, snapshot: int) -> Callable[[], bool]:
+        """A predicate for a reader's race window: has a transaction ended since ``snapshot``?"""
+        seq = self.seq
+
+        def committed() -> bool:
+            value = seq.value
+            return not (value & 1) and value != snapshot
+
+        return committed
+
+    def check(self) -> None:
+        """Assert the settled invariants (no transaction in progress).  O(n)."""
+        assert not self.seq.writing, "check() during a transaction"
+        self.tree.check(settled=True)
+        for _, _, vma in self.tree:
+            assert vma.start % PAGE_SIZE == 0 and vma.end % PAGE_SIZE == 0, vma
+            assert vma.readers >= 0, vma
+
+    def install(self, vma: Vma) -> None:
+        """Add a VMA to an address space that no reader can see yet.  O(log n).
+
+        Populations and clones build processes this way, far faster than one
+        transaction per VMA; everything else goes through :mod:`.ops`.
+        """
+        if vma.start >= vma.end or self.tree.overlapping(vma.start, vma.end):
+            raise ValueError(f"cannot install {vma!r}: empty or overlapping")
+        self.tree.store(vma.start, vma.end, vma)

@@ -1,0 +1,150 @@
+"""VmaTree: the address space's own map of ranges to VMAs (the maple tree's role).
+
+The tree records ranges itself instead of reading them from the VMAs, so that
+in the middle of a transaction a VMA's fields and its tree range may disagree,
+exactly as they may in the kernel between ``vma->vm_end = addr`` and
+``vma_iter_store()``.  Keys are never mutated: a changed range is removed and
+stored again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from sortedcontainers import SortedDict
+
+from .vma import Vma
+
+
+class TreeCorrupt(AssertionError):
+    """Raised by :meth:`VmaTree.check` when an invariant does not hold."""
+
+
+class VmaTree:
+    """Non-overlapping half-open ranges ``[start, end)``, each mapped to a Vma.
+
+    Stored as a SortedDict keyed by range end, so "the first range that ends
+    after ``addr``" (the maps iterator's question) is one bisection.
+    """
+
+    __slots__ = ("_by_end",)
+
+    def __init__(self) -> None:
+        self._by_end: SortedDict[int, tuple[int, Vma]] = SortedDict()
+
+    def __len__(self) -> int:
+        """Number of ranges.  O(1)."""
+        return len(self._by_end)
+
+    def find(self, addr: int) -> tuple[int, int, Vma] | None:
+        """The first range with ``end > addr``, as ``(start, end, vma)``.  O(log n).
+
+        This is ``vma_find(addr, ULONG_MAX)``: the range containing ``addr`` or
+        the next one above it.
+        """
+        ends = self._by_end
+        index = ends.bisect_right(addr)
+        if index == len(ends):
+            return None
+        end, (start, vma) = ends.peekitem(index)
+        return start, end, vma
+
+    def find_before(self, addr: int) -> tuple[int, int, Vma] | None:
+        """The last range with ``start < addr``.  O(log n)."""
+        ends = self._by_end
+        index = ends.bisect_left(addr)
+        if index < len(ends):
+            end, (start, vma) = ends.peekitem(index)
+            if start < addr:
+                return start, end, vma
+        if index == 0:
+            return None
+        end, (start, vma) = ends.peekitem(index - 1)
+        return start, end, vma
+
+    def lookup(self, addr: int) -> Vma | None:
+        """The VMA whose range contains ``addr``.  O(log n)."""
+        found = self.find(addr)
+        if found is None or found[0] > addr:
+            return None
+        return found[2]
+
+    def overlapping(self, start: int, end: int) -> list[tuple[int, int, Vma]]:
+        """All ranges that intersect ``[start, end)``, in address order.  O(log n + k)."""
+        result = []
+        ends = self._by_end
+        index = ends.bisect_right(start)
+        while index < len(ends):
+            range_end, (range_start, vma) = ends.peekitem(index)
+            if range_start >= end:
+                break
+            result.append((range_start, range_end, vma))
+            index += 1
+        return result
+
+    def store(self, start: int, end: int, vma: Vma | None) -> None:
+        """Map ``[start, end)`` to ``vma`` (or to nothing), overwriting what was there.
+
+        Ranges that overlap the edges are trimmed, keeping their VMA: this is
+        how ``vma_iter_store`` of a split-off VMA shrinks its neighbour's range
+        in the maple tree.  O(log n + k) for k overwritten ranges.
+        """
+        if start >= end:
+            raise ValueError(f"empty range {start:#x}-{end:#x}")
+        ends = self._by_end
+        for range_start, range_end, old in self.overlapping(start, end):
+            del ends[range_end]
+            if range_start < start:
+                ends[start] = (range_start, old)
+            if range_end > end:
+                ends[range_end] = (end, old)
+        if vma is not None:
+            ends[end] = (start, vma)
+
+    def erase(self, start: int, end: int) -> None:
+        """Map ``[start, end)`` to nothing.  O(log n + k)."""
+        self.store(start, end, None)
+
+    def __iter__(self) -> Iterator[tuple[int, int, Vma]]:
+        """All ranges in address order.  O(n)."""
+        for end, (start, vma) in self._by_end.items():
+            yield start, end, vma
+
+    def iter_from(self, addr: int) -> Iterator[tuple[int, int, Vma]]:
+        """Ranges with ``end > addr`` in address order.  O(log n) to start, O(1) each."""
+        for end in self._by_end.irange(minimum=addr, inclusive=(False, True)):
+            start, vma = self._by_end[end]
+            yield start, end, vma
+
+    def iter_down_from(self, addr: int) -> Iterator[tuple[int, int, Vma]]:
+        """Ranges with ``start < addr`` in descending order.  O(log n) to start, O(1) each."""
+        straddling = self.find(addr)
+        if straddling is not None and straddling[0] < addr:
+            yield straddling
+        for end in self._by_end.irange(maximum=addr, reverse=True):
+            start, vma = self._by_end[end]
+            yield start, end, vma
+
+    def check(self, settled: bool = True) -> None:
+        """Assert the invariants.  O(n).
+
+        Always: ranges are non-empty, sorted and non-overlapping.  When
+        ``settled`` (no transaction in progress): each range equals its VMA's
+        fields, every VMA is in the tree once and none is detached.
+        """
+        previous_end = -1
+        seen: set[int] = set()
+        for end, (start, vma) in self._by_end.items():
+            if not start < end:
+                raise TreeCorrupt(f"empty range {start:#x}-{end:#x}")
+            if start < previous_end:
+                raise TreeCorrupt(f"range {start:#x}-{end:#x} overlaps the previous one")
+            previous_end = end
+            if settled:
+                if (vma.start, vma.end) != (start, end):
+                    raise TreeCorrupt(f"tree range {start:#x}-{end:#x} disagrees with {vma!r}")
+                if id(vma) in seen:
+                    raise TreeCorrupt(f"{vma!r} appears twice")
+                if vma.detached:
+                    raise TreeCorrupt(f"{vma!r} is detached but still in the tree")
+                seen.add(id(vma))

@@ -1,0 +1,181 @@
+"""The VMA: one mapping of an address space, a mutable object with an identity.
+
+Like ``struct vm_area_struct``, a :class:`Vma` is changed in place by writers
+(a split shrinks it, a merge grows it), while the tree keeps its own record of
+which range maps to which VMA.  During a transaction the two can disagree, and
+a reader with no lock may see that.
+"""
+
+from __future__ import annotations
+
+import enum
+import itertools
+from dataclasses import dataclass
+
+PAGE_SIZE = 4096
+PAGE_SHIFT = 12
+
+
+class VmFlags(enum.IntFlag):
+    """The subset of ``vm_flags`` that changes what maps shows or what merges.
+
+    Values are the kernel's, so ``VmFlags`` can be compared with smaps'
+    ``VmFlags`` line and with the kernel's merge rules.
+    """
+
+    READ = 0x1
+    WRITE = 0x2
+    EXEC = 0x4
+    SHARED = 0x8
+    MAYREAD = 0x10
+    MAYWRITE = 0x20
+    MAYEXEC = 0x40
+    MAYSHARE = 0x80
+    GROWSDOWN = 0x100
+    ACCOUNT = 0x100000
+    NORESERVE = 0x200000
+    DONTEXPAND = 0x40000
+    DONTDUMP = 0x4000000
+    IO = 0x4000
+    PFNMAP = 0x400
+    SOFTDIRTY = 0x8000000
+
+
+PROT_MASK = VmFlags.READ | VmFlags.WRITE | VmFlags.EXEC
+MAY_MASK = VmFlags.MAYREAD | VmFlags.MAYWRITE | VmFlags.MAYEXEC
+
+
+def prot_from_text(text: str) -> VmFlags:
+    """``"rw-"`` -> READ|WRITE.  Raises ValueError on anything else."""
+    if len(text) != 3 or any(c not in allowed for c, allowed in zip(text, ("r-", "w-", "x-"))):
+        raise ValueError(f"PROT must be three characters like rw- or r-x, not {text!r}")
+    flags = VmFlags(0)
+    for char, bit in zip(text, (VmFlags.READ, VmFlags.WRITE, VmFlags.EXEC)):
+        if char != "-":
+            flags |= bit
+    return flags
+
+
+def prot_to_text(flags: VmFlags) -> str:
+    return (
+        ("r" if flags & VmFlags.READ else "-")
+        + ("w" if flags & VmFlags.WRITE else "-")
+        + ("x" if flags & VmFlags.EXEC else "-")
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class MappedFile:
+    """What a file-backed VMA maps: printed as ``MAJ:MIN INODE PATH``."""
+
+    path: str
+    dev_major: int = 0xFE
+    dev_minor: int = 0
+    inode: int = 0
+
+
+class AnonVma:
+    """Identity of anonymous memory that has been faulted in.
+
+    Two anonymous VMAs merge only if at most one has an anon_vma, or both
+    share the same one (``is_mergeable_anon_vma``).
+    """
+
+    __slots__ = ("ident",)
+    _counter = itertools.count(1)
+
+    def __init__(self) -> None:
+        self.ident = next(AnonVma._counter)
+
+    def __repr__(self) -> str:
+        return f"AnonVma#{self.ident}"
+
+
+class Vma:
+    """One mapping.  ``start``/``end``/``pgoff``/``flags`` change in place.
+
+    Lock state (see :mod:`fakeproc.mm.locks`): ``lock_seq`` equals the mm's odd
+    write sequence while the VMA is write-locked; ``readers`` counts read
+    locks; ``detached`` is set once the VMA has left the tree for good.
+    ``line`` caches the rendered maps line and is cleared by every change.
+    """
+
+    __slots__ = (
+        "start",
+        "end",
+        "flags",
+        "pgoff",
+        "file",
+        "name",
+        "anon_vma",
+        "lock_seq",
+        "readers",
+        "detached",
+        "line",
+    )
+
+    def __init__(
+        self,
+        start: int,
+        end: int,
+        flags: VmFlags,
+        pgoff: int = 0,
+        file: MappedFile | None = None,
+        name: str | None = None,
+        anon_vma: AnonVma | None = None,
+    ) -> None:
+        self.start = start
+        self.end = end
+        self.flags = flags
+        self.pgoff = pgoff
+        self.file = file
+        self.name = name
+        self.anon_vma = anon_vma
+        self.lock_seq = -1
+        self.readers = 0
+        self.detached = False
+        self.line: str | None = None
+
+    def copy(self, start: int, end: int) -> Vma:
+        """A new VMA like this one over [start, end), pgoff adjusted (``vm_area_dup``)."""
+        return Vma(
+            start,
+            end,
+            self.flags,
+            self.pgoff + ((start - self.start) >> PAGE_SHIFT),
+            self.file,
+            self.name,
+            self.anon_vma,
+        )
+
+    def set_range(self, start: int, end: int, pgoff: int) -> None:
+        self.start, self.end, self.pgoff = start, end, pgoff
+        self.line = None
+
+    def set_flags(self, flags: VmFlags) -> None:
+        self.flags = flags
+        self.line = None
+
+    @property
+    def is_anonymous(self) -> bool:
+        return self.file is None
+
+    @property
+    def pages(self) -> int:
+        return (self.end - self.start) >> PAGE_SHIFT
+
+    def pgoff_at(self, addr: int) -> int:
+        return self.pgoff + ((addr - self.start) >> PAGE_SHIFT)
+
+    def snapshot(self) -> tuple[int, int, int, int, MappedFile | None, str | None]:
+        """Everything maps shows of this VMA, as a value (for oracles and references)."""
+        return (self.start, self.end, int(self.flags & ~VmFlags.ACCOUNT), self.pgoff, self.file, self.name)
+
+    def __repr__(self) -> str:
+        state = " detached" if self.detached else ""
+        return (
+            f"<Vma {self.start:#x}-{self.end:#x} {prot_to_text(self.flags)}"
+            f"{'s' if self.flags & VmFlags.SHARED else 'p'} pgoff={self.pgoff:#x}"
+            f"{' ' + (self.file.path if self.file else self.name or '') if (self.file or self.name) else ''}"
+            f" readers={self.readers}{state}>"
+        )

@@ -1,0 +1,150 @@
+"""How a maps reader finds and locks the next VMA, one class per lock mode.
+
+Each walker mirrors the kernel's three small steps: ``lock_range`` when a page
+starts, ``get_next(last_pos)`` for every record, ``unlock_range`` when the page
+stops.  ``get_next`` returns the first VMA ending above ``last_pos``, locked as
+the mode requires, or None past the last VMA.
+"""
+
+from __future__ import annotations
+
+import errno
+import enum
+
+from .locks import VmaLockFailed
+from .mm import MemoryManager
+from .vma import Vma
+
+
+class LockMode(enum.Enum):
+    MMAP = "mmap"
+    VMA = "vma"
+    VMA_NOGAPCHECK = "vma-nogapcheck"
+    NOLOCK = "nolock"
+
+    @classmethod
+    def parse(cls, text: str) -> LockMode:
+        try:
+            return cls(text)
+        except ValueError:
+            names = ", ".join(mode.value for mode in cls)
+            raise ValueError(f"lock mode {text!r} is not one of {names}") from None
+
+
+class Walker:
+    """Base: holds the address space; subclasses pick the locking."""
+
+    def __init__(self, mm: MemoryManager) -> None:
+        self.mm = mm
+
+    async def lock_range(self) -> None:
+        """Called when a page starts."""
+
+    async def get_next(self, last_pos: int) -> Vma | None:
+        raise NotImplementedError
+
+    def unlock_range(self) -> None:
+        """Called when a page stops: drop whatever the mode holds."""
+
+
+class MmapLockWalker(Walker):
+    """Before Linux 6.17: ``mmap_lock`` held for read across the whole page."""
+
+    async def lock_range(self) -> None:
+        await self.mm.mmap_lock.acquire_read()
+
+    async def get_next(self, last_pos: int) -> Vma | None:
+        found = self.mm.tree.find(last_pos)
+        return None if found is None else found[2]
+
+    def unlock_range(self) -> None:
+        self.mm.mmap_lock.release_read()
+
+
+class VmaLockWalker(Walker):
+    """Linux 6.17: a read lock on one VMA at a time (``lock_next_vma``).
+
+    The lookup runs with no lock (the kernel's RCU walk), so it may race a
+    writer; the checks after taking the VMA lock decide whether to trust it,
+    and ``mmap_lock`` is the fallback that always makes progress.
+    ``gap_check=False`` is the v1 bug, kept to prove the tests can fail.
+    """
+
+    def __init__(self, mm: MemoryManager, gap_check: bool = True) -> None:
+        super().__init__(mm)
+        self.gap_check = gap_check
+        self.locked: Vma | None = None
+        self.fallbacks = 0
+
+    async def get_next(self, last_pos: int) -> Vma | None:
+        self._unlock_vma()
+        vma = await self._lock_next_vma(last_pos)
+        self.locked = vma
+        return vma
+
+    def unlock_range(self) -> None:
+        self._unlock_vma()
+
+    def _unlock_vma(self) -> None:
+        if self.locked is not None:
+            self.mm.vma_locks.end_read(self.locked)
+            self.locked = None
+
+    async def _lock_next_vma(self, last_pos: int) -> Vma | None:
+        mm = self.mm
+        stable, snapshot = mm.seq.speculate_begin()
+        while True:
+            found = mm.tree.find(last_pos)
+            if found is None:
+                return None
+            vma = found[2]
+            await mm.preempter.window(mm.writer_committed_since(mm.seq.value))
+            try:
+                mm.vma_locks.start_read(vma)
+            except VmaLockFailed as failure:
+                if failure.errno == errno.EAGAIN:
+                    continue
+                return await self._lock_under_mmap_lock(last_pos)
+            if last_pos >= vma.end:
+                return await self._unlock_and_fall_back(vma, last_pos)
+            if self.gap_check and last_pos < vma.start and (not stable or mm.seq.speculate_retry(snapshot)):
+                again = mm.tree.find(last_pos)
+                if again is None or again[2] is not vma:
+                    return await self._unlock_and_fall_back(vma, last_pos)
+            return vma
+
+    async def _unlock_and_fall_back(self, vma: Vma, last_pos: int) -> Vma | None:
+        self.mm.vma_locks.end_read(vma)
+        return await self._lock_under_mmap_lock(last_pos)
+
+    async def _lock_under_mmap_lock(self, last_pos: int) -> Vma | None:
+        """The fallback: find and read-lock the VMA while holding ``mmap_lock``."""
+        mm = self.mm
+        self.fallbacks += 1
+        await mm.mmap_lock.acquire_read()
+        try:
+            found = mm.tree.find(last_pos)
+            if found is None:
+                return None
+            mm.vma_locks.start_read_locked(found[2])
+            return found[2]
+        finally:
+            mm.mmap_lock.release_read()
+
+
+class NoLockWalker(Walker):
+    """Broken on purpose: an unlocked tree walk that trusts whatever it sees."""
+
+    async def get_next(self, last_pos: int) -> Vma | None:
+        found = self.mm.tree.find(last_pos)
+        return None if found is None else found[2]
+
+
+def make_walker(mode: LockMode, mm: MemoryManager) -> Walker:
+    if mode is LockMode.MMAP:
+        return MmapLockWalker(mm)
+    if mode is LockMode.VMA:
+        return VmaLockWalker(mm)
+    if mode is LockMode.VMA_NOGAPCHECK:
+        return VmaLockWalker(mm, gap_check=False)
+    return NoLockWalker(mm)

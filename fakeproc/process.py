@@ -1,0 +1,90 @@
+"""Simulated processes and the table that owns them."""
+
+from __future__ import annotations
+
+import errno
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from .errors import SyscallError
+from .mm.mm import MemoryManager
+from .mm.walk import LockMode
+from .sched import Preempter
+
+FIRST_PID = 1000
+
+
+@dataclass
+class Process:
+    """One simulated process: identity, credentials and an address space."""
+
+    pid: int
+    comm: str
+    mm: MemoryManager
+    lock_mode: LockMode = LockMode.VMA
+    cmdline: list[str] = field(default_factory=list)
+    ppid: int = 1
+    uid: int = 0
+    gid: int = 0
+    threads: int = 1
+    alive: bool = True
+    vm_peak: int = 0
+
+    def __post_init__(self) -> None:
+        self.comm = self.comm[:15]
+        if not self.cmdline:
+            self.cmdline = [self.comm]
+
+
+class ProcessTable:
+    """All simulated processes of one daemon, sharing one Preempter (the machine)."""
+
+    def __init__(self, preempter: Preempter | None = None, lock_mode: LockMode = LockMode.VMA) -> None:
+        self.preempter = preempter if preempter is not None else Preempter()
+        self.default_lock_mode = lock_mode
+        self._processes: dict[int, Process] = {}
+        self._pids = itertools.count(FIRST_PID)
+
+    def __iter__(self) -> Iterator[Process]:
+        return iter(sorted(self._processes.values(), key=lambda process: process.pid))
+
+    def __len__(self) -> int:
+        return len(self._processes)
+
+    def spawn(
+        self,
+        comm: str,
+        lock_mode: LockMode | None = None,
+        mmap_base: int | None = None,
+        cmdline: list[str] | None = None,
+        uid: int = 0,
+        gid: int = 0,
+    ) -> Process:
+        """A new process with an empty address space.  O(1)."""
+        pid = next(self._pids)
+        mm = MemoryManager(self.preempter)
+        if mmap_base is not None:
+            mm.mmap_base = mmap_base
+        process = Process(
+            pid, comm, mm, lock_mode or self.default_lock_mode, cmdline or [], uid=uid, gid=gid
+        )
+        self._processes[pid] = process
+        return process
+
+    def get(self, pid: int) -> Process:
+        """The live process ``pid`` or SyscallError(ESRCH).  O(1)."""
+        process = self._processes.get(pid)
+        if process is None:
+            raise SyscallError(errno.ESRCH, f"no process {pid}")
+        return process
+
+    def find(self, pid: int) -> Process | None:
+        return self._processes.get(pid)
+
+    def kill(self, pid: int) -> None:
+        """Remove ``pid``; files already open on it then fail with ESRCH.  O(1)."""
+        process = self.get(pid)
+        process.alive = False
+        process.mm.exited = True
+        del self._processes[pid]

@@ -1,0 +1,132 @@
+"""/proc/<pid>/maps: the iterator (start/next/stop) and the line format.
+
+The iterator's position is an address: after a VMA is shown the position is
+its ``vm_end``, and ``last_pos`` remembers where that VMA was looked up from,
+so a page that stopped early finds the same VMA again.  Two sentinels follow
+the last VMA: GATE (the [vsyscall] line comes next) and END.
+"""
+
+from __future__ import annotations
+
+import errno
+
+from ..errors import SyscallError
+from ..mm.mm import MemoryManager
+from ..mm.vma import Vma, VmFlags
+from ..mm.walk import LockMode, Walker, make_walker
+from ..process import Process
+
+GATE = (1 << 64) - 2
+END = (1 << 64) - 1
+
+#: The x86-64 vsyscall page: in no tree, never locked, always printed last.
+GATE_VMA = Vma(0xFFFFFFFFFF600000, 0xFFFFFFFFFF601000, VmFlags.EXEC, 0, None, "[vsyscall]")
+
+#: Column where the name starts on 64-bit: ``25 + 6 * sizeof(void *) - 1`` plus one space.
+NAME_COLUMN = 73
+
+
+def format_maps_line(vma: Vma) -> str:
+    """One maps line, newline included (``show_map_vma``)."""
+    flags = vma.flags
+    file = vma.file
+    if file is not None:
+        offset = vma.pgoff << 12
+        major, minor, inode, name = file.dev_major, file.dev_minor, file.inode, file.path
+    else:
+        offset = major = minor = inode = 0
+        name = vma.name
+    head = (
+        f"{vma.start:08x}-{vma.end:08x} "
+        f"{'r' if flags & VmFlags.READ else '-'}"
+        f"{'w' if flags & VmFlags.WRITE else '-'}"
+        f"{'x' if flags & VmFlags.EXEC else '-'}"
+        f"{'s' if flags & VmFlags.MAYSHARE else 'p'} "
+        f"{offset:08x} {major:02x}:{minor:02x} {inode} "
+    )
+    if not name:
+        return head + "\n"
+    return f"{head:<{NAME_COLUMN - 1}} {name}\n"
+
+
+def maps_line(vma: Vma) -> bytes:
+    """The VMA's line, rendered once and cached until the VMA changes."""
+    line = vma.line
+    if line is None:
+        line = vma.line = format_maps_line(vma)
+    return line.encode()
+
+
+class PageWindow:
+    """What one page of a read saw: the logical clock when it started and stopped."""
+
+    __slots__ = ("start_tick", "stop_tick", "writer_steps_inside")
+
+    def __init__(self, start_tick: int) -> None:
+        self.start_tick = start_tick
+        self.stop_tick = start_tick
+        self.writer_steps_inside = 0
+
+
+class VmaIterator:
+    """Per-open-file maps iterator (``proc_maps_private`` plus m_start/m_next/m_stop)."""
+
+    def __init__(self, process: Process, mode: LockMode | None = None) -> None:
+        self.process = process
+        self.mm: MemoryManager = process.mm
+        self.mode = mode or process.lock_mode
+        self.walker: Walker = make_walker(self.mode, self.mm)
+        self.last_pos = 0
+        self._locked = False
+        self._page_steps_at_start = 0
+        #: Filled in by every page, for the tearing oracle and statistics.
+        self.pages: list[PageWindow] = []
+        self.record_pages = False
+        self.pages_with_writer_inside = 0
+
+    async def start(self, position: int) -> tuple[Vma | None, int]:
+        if position == END:
+            return None, position
+        if not self.process.alive:
+            raise SyscallError(errno.ESRCH, f"process {self.process.pid} has exited")
+        await self.walker.lock_range()
+        self._locked = True
+        self._page_steps_at_start = self.mm.stats.writer_steps
+        if self.record_pages:
+            self.pages.append(PageWindow(self.mm.stats.commits))
+        if 0 < position != GATE:
+            position = self.last_pos
+        return await self._find(position)
+
+    async def next(self, vma: Vma, position: int) -> tuple[Vma | None, int]:
+        if position == GATE:
+            return None, END
+        await self.mm.preempter.point()
+        return await self._find(position)
+
+    async def _find(self, position: int) -> tuple[Vma | None, int]:
+        vma = await self.walker.get_next(position)
+        if vma is None:
+            return GATE_VMA, GATE
+        self.last_pos = position
+        return vma, vma.end
+
+    def stop(self) -> None:
+        if not self._locked:
+            return
+        self._locked = False
+        self.walker.unlock_range()
+        steps = self.mm.stats.writer_steps - self._page_steps_at_start
+        if steps:
+            self.pages_with_writer_inside += 1
+        if self.record_pages and self.pages:
+            page = self.pages[-1]
+            page.stop_tick = self.mm.stats.commits
+            page.writer_steps_inside = steps
+
+
+class MapsOps(VmaIterator):
+    """SeqOps for /proc/<pid>/maps."""
+
+    def show(self, vma: Vma) -> bytes:
+        return maps_line(vma)

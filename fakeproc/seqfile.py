@@ -1,0 +1,160 @@
+"""SeqFile: the kernel's seq_file read loop (``seq_read_iter`` and ``traverse``).
+
+A read renders records into a page-sized buffer under the iterator's locks,
+stops the iterator (dropping its locks), and only then copies out.  The
+iterator position (``index``) belongs to the :class:`SeqOps`; for maps it is
+an address.  A read at an offset other than where the last one ended
+re-renders from the first record (``traverse``), which is how ``pread`` and
+``lseek`` behave on /proc files.
+"""
+
+from __future__ import annotations
+
+from typing import Generic, Protocol, TypeVar
+
+import trio
+
+PAGE_SIZE = 4096
+
+Record = TypeVar("Record")
+
+
+class SeqOps(Protocol[Record]):
+    """The iterator of one open file (``struct seq_operations``)."""
+
+    async def start(self, index: int) -> tuple[Record | None, int]:
+        """Take locks and return the record at ``index`` (None at the end) and the new index."""
+        ...
+
+    async def next(self, record: Record, index: int) -> tuple[Record | None, int]:
+        """The record after ``record``; the returned index must move on."""
+        ...
+
+    def show(self, record: Record) -> bytes:
+        """Render one record; empty means skip it."""
+        ...
+
+    def stop(self) -> None:
+        """Drop the locks ``start`` took.  Runs before any copy to the reader."""
+        ...
+
+
+class SeqFile(Generic[Record]):
+    """Per-open-file state: ``buf``/``start``, ``index`` and ``read_pos``.
+
+    Reads on one file never overlap: they take the file's mutex.
+    """
+
+    def __init__(self, ops: SeqOps[Record]) -> None:
+        self.ops = ops
+        self.buffer_size = PAGE_SIZE
+        self.pending = b""
+        self.index = 0
+        self.read_pos = 0
+        self._mutex = trio.Lock()
+
+    def __repr__(self) -> str:
+        return f"<SeqFile index={self.index:#x} read_pos={self.read_pos} pending={len(self.pending)}>"
+
+    def _reset(self) -> None:
+        self.index = 0
+        self.pending = b""
+
+    async def read(self, offset: int, size: int) -> bytes:
+        """One ``read(2)`` of ``size`` bytes at ``offset``.
+
+        Returns at most one buffer (4096 bytes unless a single record is
+        larger) of whole records, or the rest of a record left over by a
+        shorter read.  O(records in the page) plus O(log n) to find the first.
+        """
+        async with self._mutex:
+            if offset == 0:
+                self._reset()
+            if offset != self.read_pos:
+                try:
+                    await self._traverse(offset)
+                except BaseException:
+                    self._reset()
+                    self.read_pos = 0
+                    raise
+                self.read_pos = offset
+            copied = self._take_pending(size)
+            if self.pending or len(copied) == size:
+                return self._advance(copied)
+            return self._advance(copied + await self._fill(size - len(copied)))
+
+    def _take_pending(self, size: int) -> bytes:
+        taken, self.pending = self.pending[:size], self.pending[size:]
+        return taken
+
+    def _advance(self, data: bytes) -> bytes:
+        self.read_pos += len(data)
+        return data
+
+    async def _first_record(self) -> tuple[Record | None, bytes]:
+        """Start, skipping empty records and growing the buffer for a huge one."""
+        ops = self.ops
+        record, self.index = await ops.start(self.index)
+        while record is not None:
+            text = ops.show(record)
+            if not text:
+                record, self.index = await self._next(record)
+                continue
+            if len(text) <= self.buffer_size:
+                return record, text
+            ops.stop()
+            self.buffer_size *= 2
+            record, self.index = await ops.start(self.index)
+        return None, b""
+
+    async def _next(self, record: Record) -> tuple[Record | None, int]:
+        before = self.index
+        record_next, index = await self.ops.next(record, before)
+        if index == before:
+            # A next() that does not move would loop forever; the kernel nudges it.
+            index += 1
+        return record_next, index
+
+    async def _fill(self, wanted: int) -> bytes:
+        ops = self.ops
+        try:
+            record, first = await self._first_record()
+            if record is None:
+                return b""
+            parts = [first]
+            length = len(first)
+            while True:
+                record, self.index = await self._next(record)
+                if record is None or length >= wanted:
+                    break
+                text = ops.show(record)
+                if length + len(text) > self.buffer_size:
+                    break
+                parts.append(text)
+                length += len(text)
+        finally:
+            ops.stop()
+        page = b"".join(parts)
+        self.pending = page[wanted:]
+        return page[:wanted]
+
+    async def _traverse(self, offset: int) -> None:
+        """Render from the first record up to ``offset``; keep the record that crosses it."""
+        self._reset()
+        if offset == 0:
+            return
+        ops = self.ops
+        position = 0
+        record, self.index = await ops.start(self.index)
+        try:
+            while record is not None:
+                text = ops.show(record)
+                record, self.index = await self._next(record)
+                if position + len(text) > offset:
+                    self.pending = text[offset - position :]
+                    return
+                position += len(text)
+                if position == offset:
+                    return
+        finally:
+            ops.stop()

@@ -1,0 +1,70 @@
+"""The daemon: mount, serve, run workloads, and unmount cleanly on SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from pathlib import Path
+
+import pyfuse3
+import trio
+
+from .procfs.fs import ProcFs
+from .process import ProcessTable
+from .workloads import Workload, run_workload
+
+
+class FuseUnavailable(RuntimeError):
+    """The kernel's FUSE or fusermount3 cannot be used."""
+
+
+def _mount(fs: ProcFs, mountpoint: str, debug: bool, allow_other: bool) -> None:
+    if not os.path.exists("/dev/fuse"):
+        raise FuseUnavailable("/dev/fuse does not exist (load the fuse module or install fuse3)")
+    options = set(pyfuse3.default_options)
+    options.discard("default_permissions")
+    options |= {"fsname=fakeproc", "subtype=fakeproc"}
+    if allow_other:
+        options.add("allow_other")
+    if debug:
+        options.add("debug")
+    try:
+        pyfuse3.init(fs, mountpoint, options)
+    except RuntimeError as error:
+        raise FuseUnavailable(str(error)) from None
+
+
+def print_banner(mountpoint: str, table: ProcessTable) -> None:
+    print(f"fakeproc: mounted at {mountpoint}", flush=True)
+    print(f"{'PID':>7}  {'VMAS':>6}  {'LOCK':<14}  COMM")
+    for process in table:
+        print(f"{process.pid:>7}  {process.mm.map_count:>6}  {process.lock_mode.value:<14}  {process.comm}")
+    sys.stdout.flush()
+
+
+async def serve(
+    mountpoint: str,
+    table: ProcessTable,
+    workloads: list[Workload],
+    ready_file: Path | None = None,
+    debug: bool = False,
+    allow_other: bool = False,
+) -> None:
+    fs = ProcFs(table, debug)
+    _mount(fs, mountpoint, debug, allow_other)
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(pyfuse3.main)
+            for workload in workloads:
+                await nursery.start(run_workload, workload, table)
+            print_banner(mountpoint, table)
+            if ready_file is not None:
+                ready_file.write_text(f"{os.getpid()}\n")
+            with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                async for _ in signals:
+                    nursery.cancel_scope.cancel()
+                    break
+    finally:
+        pyfuse3.close(unmount=True)
+        print(f"fakeproc: unmounted {mountpoint}", flush=True)

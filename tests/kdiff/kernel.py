@@ -1,0 +1,170 @@
+"""Run ctl-style operations against the real kernel through arena.c.
+
+``run_kernel(ops, arena_size)`` feeds the operations (addresses relative to
+an arena) to the compiled helper and returns its result lines and the final
+maps lines of the arena.  See arena.c's header comment for the syntax and
+the meaning of every output line, and KERNEL_FACTS.md for what was learnt.
+
+Only the standard library is used so the module can be imported by any test.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+SOURCE = Path(__file__).with_name("arena.c")
+DEFAULT_ARENA = 64 << 20
+
+_built: dict[str, str] = {}
+_MAPS_LINE = re.compile(r"^[0-9a-f]{8,}-[0-9a-f]{8,} ")
+
+
+class HelperError(RuntimeError):
+    """The helper could not be built or did not behave."""
+
+
+def _digest() -> str:
+    return hashlib.sha256(SOURCE.read_bytes()).hexdigest()[:16]
+
+
+def build_helper(tmpdir: str | os.PathLike | None = None) -> str:
+    """Compile arena.c into ``tmpdir`` (default: the system temp dir).
+
+    The binary name carries a hash of the source, so an existing binary for
+    the same source is reused.  Returns the path of the executable.
+    """
+    digest = _digest()
+    base = Path(tmpdir) if tmpdir is not None else Path(tempfile.gettempdir())
+    exe = base / f"fakeproc-kdiff-arena-{digest}"
+    key = str(exe)
+    if key in _built and exe.exists():
+        return key
+    if not exe.exists():
+        gcc = shutil.which("gcc") or shutil.which("cc")
+        if gcc is None:
+            raise HelperError("no C compiler (gcc) found")
+        base.mkdir(parents=True, exist_ok=True)
+        partial = exe.with_name(exe.name + f".{os.getpid()}.tmp")
+        proc = subprocess.run(
+            [gcc, "-O2", "-Wall", "-Werror", "-o", str(partial), str(SOURCE)],
+            capture_output=True,
+            text=True,
+        )
+        if proc.returncode != 0:
+            raise HelperError(f"gcc failed:\n{proc.stderr}")
+        os.replace(partial, exe)  # atomic: parallel test workers are safe
+    _built[key] = digest
+    return key
+
+
+def run_kernel(
+    ops: list[str],
+    arena_size: int = DEFAULT_ARENA,
+    *,
+    helper: str | None = None,
+    timeout: float = 60.0,
+) -> tuple[list[str], list[str]]:
+    """Run ``ops`` in a fresh helper process.
+
+    Returns ``(results, lines)``: one result line per operation ("0x..",
+    "0", "error: ENAME", "outside 0x..", "refused: ...") and the arena's
+    maps lines (start/end relative to the arena, trailing space kept, no
+    newline).  Lines starting with "!" mean something outside the arena's
+    control intruded; that raises HelperError.
+    """
+    ops = [op for op in ops if op.strip() and not op.lstrip().startswith("#")]
+    for op in ops:
+        if "\n" in op:
+            raise ValueError(f"operation contains a newline: {op!r}")
+    exe = helper or build_helper()
+    proc = subprocess.run(
+        [exe, "-s", hex(arena_size)],
+        input="".join(op + "\n" for op in ops),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if proc.returncode != 0:
+        raise HelperError(f"helper exited {proc.returncode}: {proc.stderr}")
+    out = proc.stdout.split("\n")
+    if out and out[-1] == "":
+        out.pop()
+    try:
+        sep = out.index("--")
+    except ValueError:
+        raise HelperError(f"no '--' in helper output: {proc.stdout!r}") from None
+    results, lines = out[:sep], out[sep + 1 :]
+    if len(results) != len(ops):
+        raise HelperError(f"{len(ops)} ops but {len(results)} results")
+    bad = [line for line in lines if line.startswith("!")]
+    if bad:
+        raise HelperError(f"arena disturbed: {bad}")
+    return results, lines
+
+
+def normalize_shmem_inodes(lines: list[str]) -> list[str]:
+    """Renumber the inodes of shared anonymous mappings.
+
+    Each MAP_SHARED|MAP_ANONYMOUS mmap gets a fresh shmem inode whose number
+    changes from run to run ("... 00:01 1041   /dev/zero (deleted)").  Only
+    which lines share an inode is a kernel fact, so inodes are replaced by
+    1, 2, 3 ... in order of first appearance (padding is recomputed).
+    """
+    seen: dict[str, int] = {}
+    result = []
+    for line in lines:
+        fields = line.split(None, 5)
+        if len(fields) == 6 and fields[5] == "/dev/zero (deleted)":
+            num = seen.setdefault(fields[4], len(seen) + 1)
+            head = " ".join(fields[:4] + [str(num)]) + " "
+            line = head.ljust(72) + " " + fields[5]
+        result.append(line)
+    return result
+
+
+def run_kernel_steps(
+    ops: list[str], arena_size: int = DEFAULT_ARENA, *, helper: str | None = None
+) -> list[tuple[str, str, list[str]]]:
+    """Like run_kernel, but returns (op, result, maps lines) after every op."""
+    ops = [op for op in ops if op.strip() and not op.lstrip().startswith("#")]
+    exe = helper or build_helper()
+    proc = subprocess.run(
+        [exe, "-v", "-s", hex(arena_size)],
+        input="".join(op + "\n" for op in ops),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if proc.returncode != 0:
+        raise HelperError(f"helper exited {proc.returncode}: {proc.stderr}")
+    out = proc.stdout.split("\n")
+    if out and out[-1] == "":
+        out.pop()
+    steps: list[tuple[str, str, list[str]]] = []
+    i = 0
+    for op in ops:
+        result = out[i]
+        if out[i + 1] != "--":
+            raise HelperError(f"unexpected helper output near {out[i:i+2]!r}")
+        i += 2
+        lines = []
+        while i < len(out) and (_MAPS_LINE.match(out[i]) or out[i].startswith("! ")):
+            lines.append(out[i])
+            i += 1
+        steps.append((op, result, lines))
+    return steps
+
+
+if __name__ == "__main__":  # python kernel.py < ops : show every step
+    import sys
+
+    for op, result, lines in run_kernel_steps(sys.stdin.read().splitlines()):
+        print(f"> {op}\n  = {result}")
+        for line in lines:
+            print(f"    {line}")

@@ -1,0 +1,662 @@
+"""KERNEL_FACTS.md as data: scenarios recorded from the real kernel.
+
+Each :class:`Fact` is a sequence of ctl-style operations with addresses
+relative to an arena (see arena.c), the result the kernel gave for each one,
+and the arena's maps lines after the last operation.  They were recorded on
+Linux 6.18 (x86-64, 4 KiB pages, vm.overcommit_memory=0, THP "madvise") with
+``kernel.run_kernel_steps`` and are replayed against the kernel by
+test_kernel_facts.py; a model test can replay them against fakeproc.
+
+Conventions:
+- an expected result ``"outside"`` matches any ``"outside 0x..."`` line
+  (MAYMOVE without FIXED; the kernel picks an address outside the arena);
+- lines of shared anonymous mappings are compared after
+  ``kernel.normalize_shmem_inodes`` (their inode numbers vary between runs).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Fact:
+    id: str
+    title: str
+    steps: tuple[tuple[str, str], ...]  # (operation, expected result line)
+    lines: tuple[str, ...]  # arena maps lines after the last step
+
+    @property
+    def ops(self) -> list[str]:
+        return [op for op, _ in self.steps]
+
+
+FACTS: tuple[Fact, ...] = (
+    Fact(
+        '1.1',
+        'adjacent private anon mmaps with equal prot merge',
+        steps=(
+            ('mmap 0 0x1000 rw- private,anonymous', '0x0'),
+            ('mmap 0x1000 0x1000 rw- private,anonymous', '0x1000'),
+        ),
+        lines=(
+            '00000000-00002000 rw-p 00000000 00:00 0 ',
+        ),
+    ),
+    Fact(
+        '1.2',
+        'never-faulted rw- made r-- loses VM_ACCOUNT: merges with a fresh r--',
+        steps=(
+            ('mmap 0 0x1000 rw- private,anonymous', '0x0'),
+            ('mprotect 0 0x1000 r--', '0'),
+            ('mmap 0x1000 0x1000 r-- private,anonymous', '0x1000'),
+        ),
+        lines=(
+            '00000000-00002000 r--p 00000000 00:00 0 ',
+        ),
+    ),
+    Fact(
+        '1.3',
+        'faulted rw- made r-- keeps VM_ACCOUNT: does not merge with a fresh r--',
+        steps=(
+            ('mmap 0 0x1000 rw- private,anonymous', '0x0'),
+            ('touch 0 0x1000', '0'),
+            ('mprotect 0 0x1000 r--', '0'),
+            ('mmap 0x1000 0x1000 r-- private,anonymous', '0x1000'),
+        ),
+        lines=(
+            '00000000-00001000 r--p 00000000 00:00 0 ',
+            '00001000-00002000 r--p 00000000 00:00 0 ',
+        ),
+    ),
+    Fact(
+        '1.4',
+        'r-- made rw- gains VM_ACCOUNT: merges with rw- neighbours',
+        steps=(
+            ('mmap 0 0x1000 rw- private,anonymous', '0x0'),
+            ('mmap 0x1000 0x1000 r-- private,anonymous', '0x1000'),
+            ('mprotect 0x1000 0x1000 rw-', '0'),
+        ),
+        lines=(
+            '00000000-00002000 rw-p 00000000 00:00 0 ',
+        ),
+    ),
+    Fact(
+        '1.5',
+        'MAP_NORESERVE (VM_NORESERVE) never merges with a normal mapping; it never gains VM_ACCOUNT',
+        steps=(
+            ('mmap 0 0x1000 rw- private,anonymous,noreserve', '0x0'),
+            ('mmap 0x1000 0x1000 rw- private,anonymous', '0x1000'),
+            ('mmap 0x10000 0x1000 r-- private,anonymous,noreserve', '0x10000'),
+            ('mmap 0x11000 0x1000 r-- private,anonymous', '0x11000'),
+            ('mmap 0x20000 0x1000 r-- private,anonymous,noreserve', '0x20000'),
+            ('mprotect 0x20000 0x1000 rw-', '0'),
+            ('mmap 0x21000 0x1000 rw- private,anonymous,noreserve', '0x21000'),
+        ),
+        lines=(
+            '00000000-00001000 rw-p 00000000 00:00 0 ',
+            '00001000-00002000 rw-p 00000000 00:00 0 ',
+            '00010000-00011000 r--p 00000000 00:00 0 ',
+            '00011000-00012000 r--p 00000000 00:00 0 ',
+            '00020000-00022000 rw-p 00000000 00:00 0 ',
+        ),
+    ),
+    Fact(
+        '1.6',
+        'read-touch and populate of r-- attach no anon_vma; populate of rw- does',
+        steps=(
+            ('mmap 0 0x1000 r-- private,anonymous', '0x0'),
+            ('touch 0 0x1000', '0'),
+            ('mprotect 0 0x1000 rw-', '0'),
+            ('mprotect 0 0x1000 r--', '0'),
+            ('mmap 0x1000 0x1000 r-- private,anonymous', '0x1000'),
+            ('mmap 0x10000 0x1000 r-- private,anonymous,populate', '0x10000'),
+            ('mprotect 0x10000 0x1000 rw-', '0'),
+            ('mprotect 0x10000 0x1000 r--', '0'),
+            ('mmap 0x11000 0x1000 r-- private,anonymous', '0x11000'),
+            ('mmap 0x20000 0x1000 rw- private,anonymous,populate', '0x20000'),
+            ('mprotect 0x20000 0x1000 r--', '0'),
+            ('mmap 0x21000 0x1000 r-- private,anonymous', '0x21000'),
+        ),
+        lines=(
+            '00000000-00002000 r--p 00000000 00:00 0 ',
+            '00010000-00012000 r--p 00000000 00:00 0 ',
+            '00020000-00021000 r--p 00000000 00:00 0 ',
+            '00021000-00022000 r--p 00000000 00:00 0 ',
+        ),
+    ),
+    Fact(
+        '1.7',
+        'populate itself is not a merge barrier',
+        steps=(
+            ('mmap 0 0x2000 rw- private,anonymous', '0x0'),
+            ('mmap 0x2000 0x1000 rw- private,anonymous,populate', '0x2000'),
+        ),
+        lines=(
+            '00000000-00003000 rw-p 00000000 00:00 0 ',
+        ),
+    ),
+    Fact(
+        '2.1',
+        'faulted VMA + fresh adjacent VMA merge',
+        steps=(
+            ('mmap 0 0x1000 rw- private,anonymous', '0x0'),
+            ('touch 0 0x1000', '0'),
+            ('mmap 0x1000 0x1000 rw- private,anonymous', '0x1000'),
+        ),
+        lines=(
+            '00000000-00002000 rw-p 00000000 00:00 0 ',
+        ),
+    ),
+    Fact(
+        '2.2',
+        'two VMAs faulted while apart have different anon_vmas: filling the gap merges with prev only',
+        steps=(
+            ('mmap 0 0x1000 rw- private,anonymous', '0x0'),
+            ('touch 0 0x1000', '0'),
+            ('mmap 0x2000 0x1000 rw- private,anonymous', '0x2000'),
+            ('touch 0x2000 0x1000', '0'),
+            ('mmap 0x1000 0x1000 rw- private,anonymous', '0x1000'),
+        ),
+        lines=(
+            '00000000-00002000 rw-p 00000000 00:00 0 ',
+            '00002000-00003000 rw-p 00000000 00:00 0 ',
+        ),
+    ),
+    Fact(
+        '2.3',
+        'prev never faulted, next faulted: filling the gap merges all three',
+        steps=(
+            ('mmap 0 0x1000 rw- private,anonymous', '0x0'),
+            ('mmap 0x2000 0x1000 rw- private,anonymous', '0x2000'),
+            ('touch 0x2000 0x1000', '0'),
+            ('mmap 0x1000 0x1000 rw- private,anonymous', '0x1000'),
+        ),
+        lines=(
+            '00000000-00003000 rw-p 00000000 00:00 0 ',
+        ),
+    ),
+    Fact(
+        '2.4',
+        "first fault reuses an adjacent VMA's anon_vma if flags differ only in rwx (next tried before prev)",
+        steps=(
+            ('mmap 0 0x1000 rw- private,anonymous', '0x0'),
+            ('touch 0 0x1000', '0'),
+            ('mmap 0x2000 0x1000 rw- private,anonymous', '0x2000'),
+            ('touch 0x2000 0x1000', '0'),
+            ('mmap 0x1000 0x1000 rwx private,anonymous', '0x1000'),
+            ('touch 0x1000 0x1000', '0'),
+            ('mprotect 0x1000 0x1000 rw-', '0'),
+        ),
+        lines=(
+            '00000000-00001000 rw-p 00000000 00:00 0 ',
+            '00001000-00003000 rw-p 00000000 00:00 0 ',
+        ),
+    ),
+    Fact(
+        '2.5',
+        'VMAs faulted apart, made adjacent (grow in place): never merge, even after mprotect over both',
+        steps=(
+            ('mmap 0 0x1000 rw- private,anonymous', '0x0'),
+            ('touch 0 0x1000', '0'),
+            ('mmap 0x2000 0x1000 rw- private,anonymous', '0x2000'),
+            ('touch 0x2000 0x1000', '0'),
+            ('mremap 0 0x1000 0x2000 -', '0x0'),
+            ('mprotect 0 0x3000 r--', '0'),
+            ('mprotect 0 0x3000 rw-', '0'),
+        ),
+        lines=(
+            '00000000-00002000 rw-p 00000000 00:00 0 ',
+            '00002000-00003000 rw-p 00000000 00:00 0 ',
+        ),
+    ),
+    Fact(
+        '2.6',
+        "mprotect of a fresh middle VMA: joins prev when both neighbours fit but their anon_vmas differ; joins next when prev's flags differ",
+        steps=(
+            ('mmap 0 0x1000 rw- private,anonymous', '0x0'),
+            ('touch 0 0x1000', '0'),
+            ('mmap 0x2000 0x1000 rw- private,anonymous', '0x2000'),
+            ('touch 0x2000 0x1000', '0'),
+            ('mmap 0x1000 0x1000 r-- private,anonymous', '0x1000'),
+            ('mprotect 0x1000 0x1000 rw-', '0'),
+            ('mmap 0x10000 0x1000 r-x private,anonymous', '0x10000'),
+            ('mmap 0x12000 0x1000 rw- private,anonymous', '0x12000'),
+            ('touch 0x12000 0x1000', '0'),
+            ('mmap 0x11000 0x1000 r-- private,anonymous', '0x11000'),
+            ('mprotect 0x11000 0x1000 rw-', '0'),
+        ),
+        lines=(
+            '00000000-00002000 rw-p 00000000 00:00 0 ',
+            '00002000-00003000 rw-p 00000000 00:00 0 ',
+            '00010000-00011000 r-xp 00000000 00:00 0 ',
+            '00011000-00013000 rw-p 00000000 00:00 0 ',
+        ),
+    ),
+    Fact(
+        '3.1',
+        'moving a never-faulted VMA gives it pgoff = new address: it merges at the destination (both sides)',
+        steps=(
+            ('mmap 0 0x1000 rw- private,anonymous', '0x0'),
+            ('mmap 0x2000 0x1000 rw- private,anonymous', '0x2000'),
+            ('mmap 0x9000 0x1000 rw- private,anonymous', '0x9000'),
+            ('mremap 0x9000 0x1000 0x1000 maymove,fixed 0x1000', '0x1000'),
+        ),
+        lines=(
+            '00000000-00003000 rw-p 00000000 00:00 0 ',
+        ),
+    ),
+    Fact(
+        '3.2',
+        'a faulted VMA keeps pgoff and anon_vma when moved: no merge with fresh neighbours there; merges again once back home',
+        steps=(
+            ('mmap 0x5000 0x1000 rw- private,anonymous', '0x5000'),
+            ('touch 0x5000 0x1000', '0'),
+            ('mremap 0x5000 0x1000 0x1000 maymove,fixed 0x11000', '0x11000'),
+            ('mmap 0x10000 0x1000 rw- private,anonymous', '0x10000'),
+            ('mmap 0x12000 0x1000 rw- private,anonymous', '0x12000'),
+            ('mremap 0x11000 0x1000 0x1000 maymove,fixed 0x5000', '0x5000'),
+            ('mmap 0x4000 0x1000 rw- private,anonymous', '0x4000'),
+            ('mmap 0x6000 0x1000 rw- private,anonymous', '0x6000'),
+        ),
+        lines=(
+            '00004000-00007000 rw-p 00000000 00:00 0 ',
+            '00010000-00011000 rw-p 00000000 00:00 0 ',
+            '00012000-00013000 rw-p 00000000 00:00 0 ',
+        ),
+    ),
+    Fact(
+        '3.3',
+        'pieces of one faulted VMA moved together keep contiguous pgoff and re-merge',
+        steps=(
+            ('mmap 0 0x3000 rw- private,anonymous', '0x0'),
+            ('touch 0 0x3000', '0'),
+            ('mprotect 0x1000 0x1000 r--', '0'),
+            ('mremap 0 0x3000 0x3000 maymove,fixed 0x40000', '0x40000'),
+            ('mprotect 0x41000 0x1000 rw-', '0'),
+        ),
+        lines=(
+            '00040000-00043000 rw-p 00000000 00:00 0 ',
+        ),
+    ),
+    Fact(
+        '3.4',
+        'MAP_FIXED into the middle of a faulted VMA re-merges (pgoff = address); into a moved faulted VMA it does not',
+        steps=(
+            ('mmap 0 0x3000 rw- private,anonymous', '0x0'),
+            ('touch 0 0x3000', '0'),
+            ('mmap 0x1000 0x1000 rw- private,anonymous', '0x1000'),
+            ('mmap 0x10000 0x3000 rw- private,anonymous', '0x10000'),
+            ('touch 0x10000 0x3000', '0'),
+            ('mremap 0x10000 0x3000 0x3000 maymove,fixed 0x20000', '0x20000'),
+            ('mmap 0x21000 0x1000 rw- private,anonymous', '0x21000'),
+        ),
+        lines=(
+            '00000000-00003000 rw-p 00000000 00:00 0 ',
+            '00020000-00021000 rw-p 00000000 00:00 0 ',
+            '00021000-00022000 rw-p 00000000 00:00 0 ',
+            '00022000-00023000 rw-p 00000000 00:00 0 ',
+        ),
+    ),
+    Fact(
+        '4.1',
+        'shrink, grow in place, same size, grow blocked',
+        steps=(
+            ('mmap 0 0x3000 rw- private,anonymous', '0x0'),
+            ('mremap 0 0x3000 0x1000', '0x0'),
+            ('mremap 0 0x1000 0x2000', '0x0'),
+            ('mremap 0 0x2000 0x2000', '0x0'),
+            ('mmap 0x3000 0x1000 r-- private,anonymous', '0x3000'),
+            ('mremap 0 0x2000 0x3000', '0x0'),
+            ('mremap 0 0x3000 0x4000', 'error: ENOMEM'),
+            ('mremap 0 0x3000 0x3000 maymove,fixed 0x10000', '0x10000'),
+        ),
+        lines=(
+            '00003000-00004000 r--p 00000000 00:00 0 ',
+            '00010000-00013000 rw-p 00000000 00:00 0 ',
+        ),
+    ),
+    Fact(
+        '4.2',
+        'grow in place merges with a compatible next VMA',
+        steps=(
+            ('mmap 0 0x1000 rw- private,anonymous', '0x0'),
+            ('mmap 0x2000 0x1000 rw- private,anonymous', '0x2000'),
+            ('mremap 0 0x1000 0x2000', '0x0'),
+        ),
+        lines=(
+            '00000000-00003000 rw-p 00000000 00:00 0 ',
+        ),
+    ),
+    Fact(
+        '4.3',
+        'old range must be inside one VMA unless shrinking or same size',
+        steps=(
+            ('mmap 0 0x1000 rw- private,anonymous', '0x0'),
+            ('mmap 0x1000 0x1000 r-- private,anonymous', '0x1000'),
+            ('mremap 0 0x2000 0x3000', 'error: EFAULT'),
+            ('mremap 0 0x2000 0x3000 maymove', 'error: EFAULT'),
+            ('mremap 0 0x3000 0x3000', '0x0'),
+            ('mremap 0 0x2000 0x2000 maymove', '0x0'),
+            ('mremap 0 0x5000 0x1000', '0x0'),
+        ),
+        lines=(
+            '00000000-00001000 rw-p 00000000 00:00 0 ',
+        ),
+    ),
+    Fact(
+        '4.4',
+        'growing a prefix of a VMA needs a move; FIXED move replaces the destination; shrink+move',
+        steps=(
+            ('mmap 0 0x3000 rw- private,anonymous', '0x0'),
+            ('mmap 0x10000 0x4000 r-x private,anonymous', '0x10000'),
+            ('mremap 0 0x1000 0x2000', 'error: ENOMEM'),
+            ('mremap 0 0x1000 0x2000 maymove,fixed 0x11000', '0x11000'),
+            ('mmap 0x20000 0x3000 rw- private,anonymous', '0x20000'),
+            ('mremap 0x20000 0x3000 0x1000 maymove,fixed 0x30000', '0x30000'),
+        ),
+        lines=(
+            '00001000-00003000 rw-p 00000000 00:00 0 ',
+            '00010000-00011000 r-xp 00000000 00:00 0 ',
+            '00011000-00013000 rw-p 00000000 00:00 0 ',
+            '00013000-00014000 r-xp 00000000 00:00 0 ',
+            '00030000-00031000 rw-p 00000000 00:00 0 ',
+        ),
+    ),
+    Fact(
+        '4.5',
+        'MAYMOVE without FIXED may leave the arena (top-down placement); the rest of the source is unmapped',
+        steps=(
+            ('mmap 0 0x2000 rw- private,anonymous', '0x0'),
+            ('mmap 0x2000 0x1000 r-- private,anonymous', '0x2000'),
+            ('mremap 0 0x1000 0x2000 maymove', 'outside'),
+        ),
+        lines=(
+            '00001000-00002000 rw-p 00000000 00:00 0 ',
+            '00002000-00003000 r--p 00000000 00:00 0 ',
+        ),
+    ),
+    Fact(
+        '4.6',
+        'parameter errors: unaligned, new_len 0, FIXED without MAYMOVE, DONTUNMAP without MAYMOVE or with resize, overlap, unaligned new address; lengths are page-rounded',
+        steps=(
+            ('mmap 0 0x2000 rw- private,anonymous', '0x0'),
+            ('mremap 0x800 0x1000 0x1000', 'error: EINVAL'),
+            ('mremap 0 0x1000 0', 'error: EINVAL'),
+            ('mremap 0 0x1000 0x1000 fixed 0x10000', 'error: EINVAL'),
+            ('mremap 0 0x1000 0x1000 dontunmap', 'error: EINVAL'),
+            ('mremap 0 0x1000 0x1000 dontunmap 0x10000', 'error: EINVAL'),
+            ('mremap 0 0x1000 0x2000 maymove,dontunmap,fixed 0x10000', 'error: EINVAL'),
+            ('mremap 0 0x1000 0x1000 maymove,fixed 0x800', 'error: EINVAL'),
+            ('mremap 0 0x1000 0x1000 maymove,fixed 0x10800', 'error: EINVAL'),
+            ('mremap 0 0x1800 0x1001', '0x0'),
+            ('mremap 0 0x1 0x2001', 'error: ENOMEM'),
+        ),
+        lines=(
+            '00000000-00002000 rw-p 00000000 00:00 0 ',
+        ),
+    ),
+    Fact(
+        '4.7',
+        'old_len 0: EINVAL on private; on shared it duplicates (needs MAYMOVE, else ENOMEM); pgoff follows the source',
+        steps=(
+            ('mmap 0 0x2000 rw- private,anonymous', '0x0'),
+            ('mmap 0x10000 0x2000 rw- shared,anonymous', '0x10000'),
+            ('mremap 0 0 0x1000 maymove,fixed 0x20000', 'error: EINVAL'),
+            ('mremap 0x10000 0 0x1000', 'error: ENOMEM'),
+            ('mremap 0x10000 0 0x1000 maymove,fixed 0x30000', '0x30000'),
+            ('mremap 0x11000 0 0x2000 maymove,fixed 0x38000', '0x38000'),
+            ('mremap 0x10000 0 0x1000 maymove,dontunmap,fixed 0x40000', 'error: EINVAL'),
+        ),
+        lines=(
+            '00000000-00002000 rw-p 00000000 00:00 0 ',
+            '00010000-00012000 rw-s 00000000 00:01 1                                  /dev/zero (deleted)',
+            '00030000-00031000 rw-s 00000000 00:01 1                                  /dev/zero (deleted)',
+            '00038000-0003a000 rw-s 00001000 00:01 1                                  /dev/zero (deleted)',
+        ),
+    ),
+    Fact(
+        '4.8',
+        'DONTUNMAP: source VMA stays (not split, same prot, keeps VM_ACCOUNT); whole-VMA move drops the source anon_vma',
+        steps=(
+            ('mmap 0x1000 0x1000 rw- private,anonymous', '0x1000'),
+            ('touch 0x1000 0x1000', '0'),
+            ('mmap 0x3000 0x1000 rw- private,anonymous', '0x3000'),
+            ('touch 0x3000 0x1000', '0'),
+            ('mremap 0x1000 0x1000 0x1000 maymove,dontunmap,fixed 0x20000', '0x20000'),
+            ('mremap 0x1000 0x1000 0x2000', '0x1000'),
+            ('mmap 0x30000 0x1000 rw- private,anonymous', '0x30000'),
+            ('mremap 0x30000 0x1000 0x1000 maymove,dontunmap,fixed 0x40000', '0x40000'),
+            ('mmap 0x31000 0x1000 rw- private,anonymous', '0x31000'),
+            ('mmap 0x41000 0x1000 rw- private,anonymous', '0x41000'),
+            ('mmap 0x50000 0x3000 rw- private,anonymous', '0x50000'),
+            ('touch 0x50000 0x3000', '0'),
+            ('mremap 0x51000 0x1000 0x1000 maymove,dontunmap,fixed 0x60000', '0x60000'),
+        ),
+        lines=(
+            '00001000-00004000 rw-p 00000000 00:00 0 ',
+            '00020000-00021000 rw-p 00000000 00:00 0 ',
+            '00030000-00032000 rw-p 00000000 00:00 0 ',
+            '00040000-00042000 rw-p 00000000 00:00 0 ',
+            '00050000-00053000 rw-p 00000000 00:00 0 ',
+            '00060000-00061000 rw-p 00000000 00:00 0 ',
+        ),
+    ),
+    Fact(
+        '4.9',
+        'DONTUNMAP works on shared anonymous too',
+        steps=(
+            ('mmap 0x10000 0x2000 rw- shared,anonymous', '0x10000'),
+            ('mremap 0x10000 0x1000 0x1000 maymove,dontunmap,fixed 0x20000', '0x20000'),
+        ),
+        lines=(
+            '00010000-00012000 rw-s 00000000 00:01 1                                  /dev/zero (deleted)',
+            '00020000-00021000 rw-s 00000000 00:01 1                                  /dev/zero (deleted)',
+        ),
+    ),
+    Fact(
+        '4.10',
+        'multi-VMA move (6.17+): MAYMOVE|FIXED and old_len == new_len may span VMAs and holes',
+        steps=(
+            ('mmap 0 0x1000 rw- private,anonymous', '0x0'),
+            ('mmap 0x1000 0x1000 r-- private,anonymous', '0x1000'),
+            ('mmap 0x3000 0x1000 rw- private,anonymous', '0x3000'),
+            ('mremap 0 0x4000 0x4000 maymove,fixed 0x20000', '0x20000'),
+            ('mremap 0x1f000 0x3000 0x3000 maymove,fixed 0x30000', 'error: EFAULT'),
+            ('mremap 0x20000 0x4000 0x5000 maymove,fixed 0x40000', 'error: EFAULT'),
+            ('mremap 0x20000 0x4000 0x4000 maymove,dontunmap 0x50000', 'error: EFAULT'),
+            ('mmap 0x60000 0x3000 rw- private,anonymous', '0x60000'),
+            ('mprotect 0x62000 0x1000 r--', '0'),
+            ('mremap 0x61000 0x2000 0x2000 maymove,fixed 0x70000', '0x70000'),
+        ),
+        lines=(
+            '00020000-00021000 rw-p 00000000 00:00 0 ',
+            '00021000-00022000 r--p 00000000 00:00 0 ',
+            '00023000-00024000 rw-p 00000000 00:00 0 ',
+            '00060000-00061000 rw-p 00000000 00:00 0 ',
+            '00070000-00071000 rw-p 00000000 00:00 0 ',
+            '00071000-00072000 r--p 00000000 00:00 0 ',
+        ),
+    ),
+    Fact(
+        '4.11',
+        'multi-VMA move: only the destination pieces under moved VMAs are replaced; holes keep what is there',
+        steps=(
+            ('mmap 0 0x1000 rw- private,anonymous', '0x0'),
+            ('mmap 0x2000 0x1000 rw- private,anonymous', '0x2000'),
+            ('mmap 0x10000 0x3000 r-x private,anonymous', '0x10000'),
+            ('mremap 0 0x3000 0x3000 maymove,fixed 0x10000', '0x10000'),
+            ('mmap 0x20000 0x1000 rw- private,anonymous', '0x20000'),
+            ('mmap 0x31000 0x2000 r-x private,anonymous', '0x31000'),
+            ('mremap 0x20000 0x3000 0x3000 maymove,fixed 0x30000', '0x30000'),
+        ),
+        lines=(
+            '00010000-00011000 rw-p 00000000 00:00 0 ',
+            '00011000-00012000 r-xp 00000000 00:00 0 ',
+            '00012000-00013000 rw-p 00000000 00:00 0 ',
+            '00030000-00031000 rw-p 00000000 00:00 0 ',
+            '00031000-00033000 r-xp 00000000 00:00 0 ',
+        ),
+    ),
+    Fact(
+        '5.1',
+        'MAP_FIXED over several VMAs (length page-rounded); munmap splits; munmap of a hole is 0; unaligned or empty munmap EINVAL',
+        steps=(
+            ('mmap 0 0x1000 rw- private,anonymous', '0x0'),
+            ('mmap 0x1000 0x1000 r-- private,anonymous', '0x1000'),
+            ('mmap 0x2000 0x1000 rwx private,anonymous', '0x2000'),
+            ('mmap 0x3000 0x1000 --- private,anonymous', '0x3000'),
+            ('mmap 0x1000 0x2800 r-x private,anonymous', '0x1000'),
+            ('munmap 0x2000 0x1000', '0'),
+            ('munmap 0x10000 0x5000', '0'),
+            ('munmap 0x800 0x1000', 'error: EINVAL'),
+            ('munmap 0 0', 'error: EINVAL'),
+            ('munmap 0x1000 0x1', '0'),
+        ),
+        lines=(
+            '00000000-00001000 rw-p 00000000 00:00 0 ',
+            '00003000-00004000 r-xp 00000000 00:00 0 ',
+        ),
+    ),
+    Fact(
+        '5.2',
+        'mprotect: changes stop at the first hole (VMAs before it ARE changed) and return ENOMEM; start in a hole changes nothing',
+        steps=(
+            ('mmap 0 0x1000 rw- private,anonymous', '0x0'),
+            ('mmap 0x1000 0x1000 r-- private,anonymous', '0x1000'),
+            ('mmap 0x3000 0x1000 rw- private,anonymous', '0x3000'),
+            ('mprotect 0 0x4000 r-x', 'error: ENOMEM'),
+            ('mprotect 0x2000 0x2000 ---', 'error: ENOMEM'),
+            ('mprotect 0x3000 0x2000 ---', 'error: ENOMEM'),
+        ),
+        lines=(
+            '00000000-00002000 r-xp 00000000 00:00 0 ',
+            '00003000-00004000 ---p 00000000 00:00 0 ',
+        ),
+    ),
+    Fact(
+        '5.3',
+        'mprotect: unaligned start EINVAL (before hole checks); len 0 is 0 even on a hole; len page-rounded',
+        steps=(
+            ('mmap 0 0x2000 rw- private,anonymous', '0x0'),
+            ('mprotect 0x800 0x1000 r--', 'error: EINVAL'),
+            ('mprotect 0x4800 0x1000 r--', 'error: EINVAL'),
+            ('mprotect 0x800 0 r--', 'error: EINVAL'),
+            ('mprotect 0x8000 0 r--', '0'),
+            ('mprotect 0 0x1 r--', '0'),
+        ),
+        lines=(
+            '00000000-00001000 r--p 00000000 00:00 0 ',
+            '00001000-00002000 rw-p 00000000 00:00 0 ',
+        ),
+    ),
+    Fact(
+        '5.4',
+        'mmap errors: len 0, unaligned, NOREPLACE overlap (after page rounding), type errors',
+        steps=(
+            ('mmap 0 0x2000 rw- private,anonymous', '0x0'),
+            ('mmap 0x8000 0 rw- private,anonymous', 'error: EINVAL'),
+            ('mmap 0x8800 0x1000 rw- private,anonymous', 'error: EINVAL'),
+            ('mmap 0x800 0x1000 rw- private,anonymous,fixed_noreplace', 'error: EINVAL'),
+            ('mmap 0x1000 0x1000 rw- private,anonymous,fixed_noreplace', 'error: EEXIST'),
+            ('mmap 0x2000 0x1000 rw- private,anonymous,fixed_noreplace', '0x2000'),
+            ('mmap 0x3000 0x1 rw- private,anonymous,fixed_noreplace', '0x3000'),
+            ('mmap 0x4000 0x1000 rw- private,anonymous,fixed_noreplace', '0x4000'),
+            ('mmap 0x8000 0x1000 rw- anonymous', 'error: EINVAL'),
+            ('mmap 0x8000 0x1000 rw- private,shared,anonymous', 'error: EINVAL'),
+            ('mmap 0x8000 0x1000 rw- shared,anonymous,growsdown', 'error: EINVAL'),
+            ('mmap 0x8000 0x1000 rw- private', 'error: EBADF'),
+            ('mmap 0x8000 0 rw- private', 'error: EBADF'),
+        ),
+        lines=(
+            '00000000-00005000 rw-p 00000000 00:00 0 ',
+        ),
+    ),
+    Fact(
+        '6.1',
+        'growsdown: shows as plain anon, merges only with growsdown; MAP_FIXED right below it is allowed',
+        steps=(
+            ('mmap 0x10000 0x2000 rw- private,anonymous,growsdown', '0x10000'),
+            ('mmap 0x12000 0x1000 rw- private,anonymous,growsdown', '0x12000'),
+            ('mmap 0xe000 0x2000 rw- private,anonymous', '0xe000'),
+            ('mmap 0x13000 0x1000 rw- private,anonymous', '0x13000'),
+        ),
+        lines=(
+            '0000e000-00010000 rw-p 00000000 00:00 0 ',
+            '00010000-00013000 rw-p 00000000 00:00 0 ',
+            '00013000-00014000 rw-p 00000000 00:00 0 ',
+        ),
+    ),
+    Fact(
+        '6.2',
+        'shared anonymous: /dev/zero (deleted), dev 00:01, one shmem inode per mmap, offset = pgoff; separate mmaps never merge; pieces of one mmap re-merge (mprotect back, move back)',
+        steps=(
+            ('mmap 0 0x1000 rw- shared,anonymous', '0x0'),
+            ('mmap 0x1000 0x1000 rw- shared,anonymous', '0x1000'),
+            ('mmap 0x10000 0x3000 rw- shared,anonymous', '0x10000'),
+            ('mprotect 0x11000 0x1000 r--', '0'),
+            ('mremap 0x12000 0x1000 0x1000 maymove,fixed 0x20000', '0x20000'),
+            ('mprotect 0x11000 0x1000 rw-', '0'),
+            ('mremap 0x20000 0x1000 0x1000 maymove,fixed 0x12000', '0x12000'),
+            ('mmap 0x30000 0x3000 rw- shared,anonymous', '0x30000'),
+            ('munmap 0x31000 0x1000', '0'),
+        ),
+        lines=(
+            '00000000-00001000 rw-s 00000000 00:01 1                                  /dev/zero (deleted)',
+            '00001000-00002000 rw-s 00000000 00:01 2                                  /dev/zero (deleted)',
+            '00010000-00013000 rw-s 00000000 00:01 3                                  /dev/zero (deleted)',
+            '00030000-00031000 rw-s 00000000 00:01 4                                  /dev/zero (deleted)',
+            '00032000-00033000 rw-s 00002000 00:01 4                                  /dev/zero (deleted)',
+        ),
+    ),
+    Fact(
+        '6.3',
+        'shared anonymous grows and shrinks in place',
+        steps=(
+            ('mmap 0 0x2000 rw- shared,anonymous', '0x0'),
+            ('mremap 0 0x2000 0x3000', '0x0'),
+            ('mremap 0 0x3000 0x1000', '0x0'),
+        ),
+        lines=(
+            '00000000-00001000 rw-s 00000000 00:01 1                                  /dev/zero (deleted)',
+        ),
+    ),
+    Fact(
+        '7.1',
+        'mmap order: EBADF (no anonymous) > len 0 > NOREPLACE overlap EEXIST > type (shared+growsdown, no type)',
+        steps=(
+            ('mmap 0 0x2000 rw- private,anonymous', '0x0'),
+            ('mmap 0x800 0 rw- private', 'error: EBADF'),
+            ('mmap 0 0x1000 rw- anonymous,fixed_noreplace', 'error: EEXIST'),
+            ('mmap 0 0 rw- anonymous,fixed_noreplace', 'error: EINVAL'),
+            ('mmap 0 0x1000 rw- shared,anonymous,growsdown,fixed_noreplace', 'error: EEXIST'),
+            ('mmap 0x800 0 rw- private,anonymous', 'error: EINVAL'),
+            ('mmap 0x800 0x1000 rw- private,anonymous,fixed_noreplace', 'error: EINVAL'),
+        ),
+        lines=(
+            '00000000-00002000 rw-p 00000000 00:00 0 ',
+        ),
+    ),
+    Fact(
+        '7.2',
+        'mremap order: parameter EINVALs before the VMA lookup (EFAULT); EFAULT before old_len-0 EINVAL and before ENOMEM',
+        steps=(
+            ('mmap 0 0x1000 rw- private,anonymous', '0x0'),
+            ('mmap 0x1000 0x1000 r-- private,anonymous', '0x1000'),
+            ('mremap 0x8800 0x1000 0x1000', 'error: EINVAL'),
+            ('mremap 0x8000 0x1000 0x1000 maymove,fixed 0x8000', 'error: EINVAL'),
+            ('mremap 0x8000 0x1000 0x1000 fixed 0x20000', 'error: EINVAL'),
+            ('mremap 0x8000 0 0x1000 maymove,fixed 0x20000', 'error: EFAULT'),
+            ('mremap 0x8000 0x1000 0x1000', 'error: EFAULT'),
+            ('mremap 0 0x2000 0x3000', 'error: EFAULT'),
+            ('mremap 0 0 0x1000 maymove', 'error: EINVAL'),
+            ('mremap 0 0x1000 0x2000', 'error: ENOMEM'),
+        ),
+        lines=(
+            '00000000-00001000 rw-p 00000000 00:00 0 ',
+            '00001000-00002000 r--p 00000000 00:00 0 ',
+        ),
+    ),
+)
+
+BY_ID = {fact.id: fact for fact in FACTS}

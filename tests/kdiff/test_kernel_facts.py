@@ -1,0 +1,64 @@
+"""Replay kernel_facts.FACTS against the running kernel.
+
+This checks the oracle, not fakeproc: if it fails, KERNEL_FACTS.md no longer
+describes the machine's kernel (other version, overcommit mode 2, ...), and
+the model's expectations must be re-derived.  The facts were recorded on
+Linux 6.18; older kernels differ (for example the multi-VMA mremap move,
+fact 4.10/4.11, needs 6.17), so the test is skipped there.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import kernel  # noqa: E402
+from kernel_facts import FACTS, Fact  # noqa: E402
+
+
+def _kernel_version() -> tuple[int, int]:
+    match = re.match(r"(\d+)\.(\d+)", platform.release())
+    return (int(match.group(1)), int(match.group(2))) if match else (0, 0)
+
+
+def _overcommit() -> str:
+    try:
+        return Path("/proc/sys/vm/overcommit_memory").read_text().strip()
+    except OSError:
+        return "?"
+
+
+pytestmark = [
+    pytest.mark.skipif(sys.platform != "linux", reason="needs Linux"),
+    pytest.mark.skipif(_kernel_version() < (6, 18), reason="facts recorded on Linux 6.18"),
+    pytest.mark.skipif(os.sysconf("SC_PAGE_SIZE") != 4096, reason="facts use 4 KiB pages"),
+    pytest.mark.skipif(_overcommit() == "2", reason="overcommit mode 2 ignores MAP_NORESERVE"),
+    pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc"),
+]
+
+
+@pytest.fixture(scope="session")
+def helper(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return kernel.build_helper(tmp_path_factory.getbasetemp())
+
+
+def _same_result(expected: str, got: str) -> bool:
+    if expected == "outside":
+        return got.startswith("outside ")
+    return expected == got
+
+
+@pytest.mark.parametrize("fact", FACTS, ids=[fact.id for fact in FACTS])
+def test_fact_holds(fact: Fact, helper: str) -> None:
+    results, lines = kernel.run_kernel(fact.ops, helper=helper)
+    for (op, expected), got in zip(fact.steps, results):
+        assert _same_result(expected, got), f"{fact.id}: {op!r} gave {got!r}, recorded {expected!r}"
+    assert kernel.normalize_shmem_inodes(lines) == list(fact.lines), fact.title
