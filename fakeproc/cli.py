@@ -57,6 +57,8 @@ def add_mount_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workload", type=_workload, action="append", default=[],
                         help=f"start a workload process (repeatable): {WORKLOAD_FORMS}")
     parser.add_argument("--ready-file", type=Path, help="write this file once the mount is usable")
+    parser.add_argument("--stats-file", type=Path,
+                        help="at exit, write workload and reader statistics (JSON) to this file")
     parser.add_argument("--allow-other", action="store_true", help="let other users access the mount")
     parser.add_argument("--debug", action="store_true", help="log every request")
 
@@ -104,7 +106,7 @@ def run_mount(args: argparse.Namespace) -> int:
         print(f"{PROG}: {error.strerror}", file=sys.stderr)
         return 1
     try:
-        trio.run(serve, mountpoint, table, args.workload, args.ready_file, args.debug, args.allow_other)
+        trio.run(serve, mountpoint, table, args.workload, args.ready_file, args.debug, args.allow_other, args.stats_file)
     except FuseUnavailable as error:
         print(f"{PROG}: FUSE is unavailable: {error}", file=sys.stderr)
         return 1

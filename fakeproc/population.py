@@ -138,6 +138,7 @@ def clone_real_process(table: ProcessTable, pid: int) -> Process:
     """A simulated process whose maps is byte-identical to real process ``pid``'s."""
     comm, lines = read_real_maps(pid)
     process = table.spawn(comm)
+    process.has_mm = bool(lines)
     try:
         install_lines(process, lines)
     except ValueError as error:

@@ -30,6 +30,8 @@ class Process:
     threads: int = 1
     alive: bool = True
     vm_peak: int = 0
+    #: False for a kernel thread: no address space, so maps is empty.
+    has_mm: bool = True
 
     def __post_init__(self) -> None:
         self.comm = self.comm[:15]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -50,6 +51,7 @@ async def serve(
     ready_file: Path | None = None,
     debug: bool = False,
     allow_other: bool = False,
+    stats_file: Path | None = None,
 ) -> None:
     fs = ProcFs(table, debug)
     _mount(fs, mountpoint, debug, allow_other)
@@ -68,3 +70,20 @@ async def serve(
     finally:
         pyfuse3.close(unmount=True)
         print(f"fakeproc: unmounted {mountpoint}", flush=True)
+        if stats_file is not None:
+            stats_file.write_text(json.dumps(collect_stats(table, workloads)))
+
+
+def collect_stats(table: ProcessTable, workloads: list[Workload]) -> dict[str, object]:
+    """What benchmarks read after a run: per-workload latencies, per-process counters."""
+    return {
+        "preempt": vars(table.preempter.stats),
+        "workloads": [
+            {"name": workload.name, "latencies_ns": list(getattr(workload, "latencies_ns", []))}
+            for workload in workloads
+        ],
+        "processes": {
+            str(process.pid): {"comm": process.comm, "vmas": process.mm.map_count, **vars(process.mm.stats)}
+            for process in table
+        },
+    }

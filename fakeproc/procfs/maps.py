@@ -89,6 +89,8 @@ class VmaIterator:
             return None, position
         if not self.process.alive:
             raise SyscallError(errno.ESRCH, f"process {self.process.pid} has exited")
+        if not self.process.has_mm:
+            return None, END
         await self.walker.lock_range()
         self._locked = True
         self._page_steps_at_start = self.mm.stats.writer_steps

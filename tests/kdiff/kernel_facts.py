@@ -365,7 +365,7 @@ FACTS: tuple[Fact, ...] = (
     ),
     Fact(
         '4.5',
-        'MAYMOVE without FIXED may leave the arena (top-down placement); the rest of the source is unmapped',
+        'MAYMOVE without FIXED may leave the arena (top-down placement); the moved range leaves the source, the rest of the VMA stays',
         steps=(
             ('mmap 0 0x2000 rw- private,anonymous', '0x0'),
             ('mmap 0x2000 0x1000 r-- private,anonymous', '0x2000'),
@@ -456,7 +456,7 @@ FACTS: tuple[Fact, ...] = (
     ),
     Fact(
         '4.10',
-        'multi-VMA move (6.17+): MAYMOVE|FIXED and old_len == new_len may span VMAs and holes',
+        'multi-VMA move (recent kernels): MAYMOVE|FIXED and old_len == new_len may span VMAs and holes',
         steps=(
             ('mmap 0 0x1000 rw- private,anonymous', '0x0'),
             ('mmap 0x1000 0x1000 r-- private,anonymous', '0x1000'),

@@ -3,8 +3,9 @@
 This checks the oracle, not fakeproc: if it fails, KERNEL_FACTS.md no longer
 describes the machine's kernel (other version, overcommit mode 2, ...), and
 the model's expectations must be re-derived.  The facts were recorded on
-Linux 6.18; older kernels differ (for example the multi-VMA mremap move,
-fact 4.10/4.11, needs 6.17), so the test is skipped there.
+Linux 6.18; older kernels differ (for example older kernels refuse the
+multi-VMA mremap move of facts 4.10/4.11 with EFAULT), so the test is skipped
+there.
 """
 
 from __future__ import annotations
