@@ -37,7 +37,9 @@ class MmStats:
 
     commits: int = 0
     writer_steps: int = 0
-    transactions_failed: int = 0
+    #: Pages of maps reads during which some writer step ran (sub-page interleaving).
+    pages_with_writer_inside: int = 0
+    pages_read: int = 0
 
 
 class MemoryManager:

@@ -82,7 +82,6 @@ class VmaIterator:
         #: Filled in by every page, for the tearing oracle and statistics.
         self.pages: list[PageWindow] = []
         self.record_pages = False
-        self.pages_with_writer_inside = 0
 
     async def start(self, position: int) -> tuple[Vma | None, int]:
         if position == END:
@@ -118,9 +117,11 @@ class VmaIterator:
             return
         self._locked = False
         self.walker.unlock_range()
-        steps = self.mm.stats.writer_steps - self._page_steps_at_start
+        stats = self.mm.stats
+        steps = stats.writer_steps - self._page_steps_at_start
+        stats.pages_read += 1
         if steps:
-            self.pages_with_writer_inside += 1
+            stats.pages_with_writer_inside += 1
         if self.record_pages and self.pages:
             page = self.pages[-1]
             page.stop_tick = self.mm.stats.commits
