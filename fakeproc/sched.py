@@ -147,11 +147,12 @@ class Preempter:
             stats.yields += 1
             await checkpoint()
 
-    async def window(self, writer_done: Callable[[], bool]) -> None:
-        """The reader's race window: when it yields, stay away until a writer commits.
+    async def window(self, writer_inside: Callable[[], bool]) -> None:
+        """The reader's race window: when it yields, let a writer finish a transaction.
 
-        Yields up to ``policy.window_yields()`` checkpoints, returning early
-        once ``writer_done()`` says a write transaction completed meanwhile.
+        After each checkpoint, stay only while ``writer_inside()`` (a writer
+        holds ``mmap_lock``), and for at most ``policy.window_yields()``
+        checkpoints; with no writer about, the window costs one checkpoint.
         """
         stats = self.stats
         stats.points += 1
@@ -161,5 +162,5 @@ class Preempter:
         for _ in range(self.policy.window_yields()):
             stats.window_yields += 1
             await checkpoint()
-            if writer_done():
+            if not writer_inside():
                 return

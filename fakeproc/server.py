@@ -57,7 +57,13 @@ async def serve(
     _mount(fs, mountpoint, debug, allow_other)
     try:
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(pyfuse3.main)
+
+            async def serve_requests() -> None:
+                await pyfuse3.main()
+                # The session ended (e.g. fusermount3 -u from outside): stop everything.
+                nursery.cancel_scope.cancel()
+
+            nursery.start_soon(serve_requests)
             for workload in workloads:
                 await nursery.start(run_workload, workload, table)
             print_banner(mountpoint, table)

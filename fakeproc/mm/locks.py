@@ -117,7 +117,15 @@ class RWSemaphore:
         try:
             self.acquire_write_nowait()
         except trio.WouldBlock:
-            await self._write_lot.park()
+            try:
+                await self._write_lot.park()
+            except BaseException:
+                # Cancelled while waiting (never after being woken: then we
+                # hold the lock).  If we were the last waiting writer, the
+                # readers queued behind us must not stay parked.
+                if self._writer is None and not len(self._write_lot):
+                    self._admit_readers()
+                raise
         else:
             await cancel_shielded_checkpoint()
 
@@ -127,10 +135,14 @@ class RWSemaphore:
             raise RuntimeError("release_write by a task that does not hold the write lock")
         self._writer = None
         if len(self._read_lot):
-            for task in self._read_lot.unpark_all():
-                self._readers[task] += 1
+            self._admit_readers()
         else:
             self._wake_writer()
+
+    def _admit_readers(self) -> None:
+        """Let every waiting reader in; each is counted before it runs."""
+        for task in self._read_lot.unpark_all():
+            self._readers[task] += 1
 
     def _wake_writer(self) -> None:
         woken = self._write_lot.unpark()

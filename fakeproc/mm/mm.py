@@ -102,15 +102,9 @@ class MemoryManager:
         self.stats.writer_steps += 1
         await self.preempter.point()
 
-    def writer_committed_since(self, snapshot: int) -> Callable[[], bool]:
-        """A predicate for a reader's race window: has a transaction ended since ``snapshot``?"""
-        seq = self.seq
-
-        def committed() -> bool:
-            value = seq.value
-            return not (value & 1) and value != snapshot
-
-        return committed
+    def writer_inside(self) -> bool:
+        """True while a writer holds ``mmap_lock`` (its transaction may be half done).  O(1)."""
+        return self.mmap_lock.write_locked
 
     def check(self) -> None:
         """Assert the settled invariants (no transaction in progress).  O(n)."""

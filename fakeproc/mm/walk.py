@@ -98,7 +98,7 @@ class VmaLockWalker(Walker):
             if found is None:
                 return None
             vma = found[2]
-            await mm.preempter.window(mm.writer_committed_since(mm.seq.value))
+            await mm.preempter.window(mm.writer_inside)
             try:
                 mm.vma_locks.start_read(vma)
             except VmaLockFailed as failure:
