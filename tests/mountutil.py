@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import subprocess
@@ -48,8 +49,13 @@ def unmount(path: Path) -> None:
 def mounted(base: Path, *options: str) -> Iterator[Mount]:
     """Run ``mount.py`` on ``base/mnt`` until the context ends; unmounts even on failure."""
     mnt = base / "mnt"
-    mnt.mkdir(exist_ok=True)
+    try:
+        mnt.mkdir(exist_ok=True)
+    except OSError as error:
+        if error.errno != errno.ENOTCONN:  # a stale mount: the daemon must clear it
+            raise
     ready = base / "ready"
+    ready.unlink(missing_ok=True)
     log = base / "daemon.log"
     with open(log, "wb") as log_file:
         process = subprocess.Popen(
