@@ -54,30 +54,32 @@ async def serve(
     stats_file: Path | None = None,
 ) -> None:
     fs = ProcFs(table, debug)
-    _mount(fs, mountpoint, debug, allow_other)
-    try:
-        async with trio.open_nursery() as nursery:
+    # Signals are taken over before mounting and kept until unmounted, so a
+    # second SIGTERM during shutdown cannot kill the daemon and strand a dead mount.
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        _mount(fs, mountpoint, debug, allow_other)
+        try:
+            async with trio.open_nursery() as nursery:
 
-            async def serve_requests() -> None:
-                await pyfuse3.main()
-                # The session ended (e.g. fusermount3 -u from outside): stop everything.
-                nursery.cancel_scope.cancel()
+                async def serve_requests() -> None:
+                    await pyfuse3.main()
+                    # The session ended (e.g. fusermount3 -u from outside): stop everything.
+                    nursery.cancel_scope.cancel()
 
-            nursery.start_soon(serve_requests)
-            for workload in workloads:
-                await nursery.start(run_workload, workload, table)
-            print_banner(mountpoint, table)
-            if ready_file is not None:
-                ready_file.write_text(f"{os.getpid()}\n")
-            with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                nursery.start_soon(serve_requests)
+                for workload in workloads:
+                    await nursery.start(run_workload, workload, table)
+                print_banner(mountpoint, table)
+                if ready_file is not None:
+                    ready_file.write_text(f"{os.getpid()}\n")
                 async for _ in signals:
                     nursery.cancel_scope.cancel()
                     break
-    finally:
-        pyfuse3.close(unmount=True)
-        print(f"fakeproc: unmounted {mountpoint}", flush=True)
-        if stats_file is not None:
-            stats_file.write_text(json.dumps(collect_stats(table, workloads)))
+        finally:
+            pyfuse3.close(unmount=True)
+            print(f"fakeproc: unmounted {mountpoint}", flush=True)
+            if stats_file is not None:
+                stats_file.write_text(json.dumps(collect_stats(table, workloads)))
 
 
 def collect_stats(table: ProcessTable, workloads: list[Workload]) -> dict[str, object]:

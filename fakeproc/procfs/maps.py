@@ -26,9 +26,20 @@ GATE_VMA = Vma(0xFFFFFFFFFF600000, 0xFFFFFFFFFF601000, VmFlags.EXEC, 0, None, "[
 NAME_COLUMN = 73
 
 
+#: The ``rwxp`` column for each value of READ|WRITE|EXEC (bits 0-2) plus 8 for MAYSHARE.
+_PERMS = tuple(
+    ("r" if bits & 1 else "-") + ("w" if bits & 2 else "-") + ("x" if bits & 4 else "-") + ("s" if bits & 8 else "p")
+    for bits in range(16)
+)
+_PROT_BITS = int(VmFlags.READ | VmFlags.WRITE | VmFlags.EXEC)
+_MAYSHARE = int(VmFlags.MAYSHARE)
+
+
 def format_maps_line(vma: Vma) -> str:
     """One maps line, newline included (``show_map_vma``)."""
-    flags = vma.flags
+    # Plain-int bit tests: ``&`` on an IntFlag goes through the enum machinery.
+    flags = int(vma.flags)
+    perms = _PERMS[(flags & _PROT_BITS) | (8 if flags & _MAYSHARE else 0)]
     file = vma.file
     if file is not None:
         offset = vma.pgoff << 12
@@ -36,14 +47,7 @@ def format_maps_line(vma: Vma) -> str:
     else:
         offset = major = minor = inode = 0
         name = vma.name
-    head = (
-        f"{vma.start:08x}-{vma.end:08x} "
-        f"{'r' if flags & VmFlags.READ else '-'}"
-        f"{'w' if flags & VmFlags.WRITE else '-'}"
-        f"{'x' if flags & VmFlags.EXEC else '-'}"
-        f"{'s' if flags & VmFlags.MAYSHARE else 'p'} "
-        f"{offset:08x} {major:02x}:{minor:02x} {inode} "
-    )
+    head = f"{vma.start:08x}-{vma.end:08x} {perms} {offset:08x} {major:02x}:{minor:02x} {inode} "
     if not name:
         return head + "\n"
     return f"{head:<{NAME_COLUMN - 1}} {name}\n"

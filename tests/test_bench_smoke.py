@@ -1,0 +1,62 @@
+"""The benchmark scripts still run and still report every field (no timed assertions)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import fuse_available
+
+REPO = Path(__file__).resolve().parent.parent
+
+pytestmark = pytest.mark.fuse
+
+
+def _run(argv: list[str], tmp_path: Path) -> dict:  # type: ignore[type-arg]
+    """Run a benchmark with its work directories (and so its mounts) under ``tmp_path``."""
+    if not fuse_available():
+        pytest.fail("FUSE is not available: ./scripts/setup installs fuse3")
+    work = tmp_path / "work"
+    work.mkdir()
+    env = {**os.environ, "TMPDIR": str(work)}
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    with open("/proc/mounts") as mounts:
+        assert not [line for line in mounts if line.split()[1].startswith(str(work))], "a mount was left behind"
+    assert not list(work.iterdir()), "a work directory was left behind"
+    return json.loads(result.stdout)
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc for the many_vmas helper")
+def test_bench_read_reports_every_field(tmp_path: Path) -> None:
+    summary = _run([str(REPO / "scripts/bench-read"), "--sizes", "1000", "--runs", "1", "--model-ops", "500",
+                    "--build", str(tmp_path / "build"), "--json"], tmp_path)
+    [row] = summary["sizes"]
+    for field in ("vmas", "bytes", "mount_s", "kernel_s", "floor_s", "inprocess_s", "mount_over_kernel", "mount_over_floor"):
+        assert row[field] > 0, field
+    assert row["vmas"] > 1000 and row["identical"] is True
+    assert "exponent" in summary
+    assert summary["rss"]["vmas"] == row["vmas"] and "bytes_per_vma" in summary["rss"]
+    assert summary["model"][0]["ops"] == 500 and summary["model"][0]["ops_per_s"] > 0
+    assert set(summary["targets"]) == {
+        "cat_largest_over_kernel", "cat_largest_over_floor", "scaling_exponent", "model_ops_per_s", "bytes_per_vma",
+    }
+
+
+def test_bench_latency_reports_every_field(tmp_path: Path) -> None:
+    summary = _run([str(REPO / "scripts/bench-latency"), "--duration", "0.3", "--nsamples", "1", "--scanners", "0,2",
+                    "--results", str(tmp_path / "results"), "--json"], tmp_path)
+    assert {(row["mode"], row["scanners"]) for row in summary["table"]} == {
+        ("mmap", 0), ("mmap", 2), ("vma", 0), ("vma", 2),
+    }
+    for row in summary["table"]:
+        for key in ("opmax_us", "mean_us"):
+            assert set(row[key]) == {"median", "min", "max"} and row[key]["max"] > 0
+    assert all(result["value"] is not None for result in summary["targets"].values())
+    assert (tmp_path / "results" / "latency-runs.csv").exists()
+    assert (tmp_path / "results" / "latency-summary.csv").exists()
