@@ -63,8 +63,9 @@ class SeqFile(Generic[Record]):
     async def read(self, offset: int, size: int) -> bytes:
         """One ``read(2)`` of ``size`` bytes at ``offset``.
 
-        Returns at most one buffer (4096 bytes unless a single record is
-        larger) of whole records, or the rest of a record left over by a
+        Returns at most one buffer of whole records (under 4096 bytes: as
+        in the kernel, a buffer filled to the last byte counts as overflowed,
+        and a single larger record doubles the buffer), or the rest of a record left over by a
         shorter read.  O(records in the page) plus O(log n) to find the first.
         """
         async with self._mutex:
@@ -100,7 +101,7 @@ class SeqFile(Generic[Record]):
             if not text:
                 record, self.index = await self._next(record)
                 continue
-            if len(text) <= self.buffer_size:
+            if len(text) < self.buffer_size:
                 return record, text
             ops.stop()
             self.buffer_size *= 2
@@ -128,7 +129,7 @@ class SeqFile(Generic[Record]):
                 if record is None or length >= wanted:
                     break
                 text = ops.show(record)
-                if length + len(text) > self.buffer_size:
+                if length + len(text) >= self.buffer_size:
                     break
                 parts.append(text)
                 length += len(text)

@@ -35,7 +35,7 @@ def page_boundary_vma_start(process: Process, page_size: int = 4096) -> int:
     last = None
     for vma in process.mm.vmas():
         length = len(format_maps_line(vma))
-        if used + length > page_size:
+        if used + length >= page_size:  # a full buffer counts as overflowed
             break
         used += length
         last = vma

@@ -1,0 +1,394 @@
+"""SeqFile: the kernel's seq_file read rules, over a fake SeqOps and over maps.
+
+Properties (DESIGN.md 3.1):
+- reads of any sizes, each at the offset where the last one ended, starting
+  at 0, concatenate to the whole content;
+- a read of at least 4096 bytes that starts on a record boundary returns
+  whole records, as many as fit in the buffer (4096 bytes, unless a record
+  bigger than that made it grow), and never an empty result before EOF;
+- a read at any other offset (pread, lseek) continues correctly:
+  reading on from there gives content[off:off+n];
+- offset 0 starts over, also after the content changed;
+- stop() runs before any read returns: no lock is held by a finished read.
+"""
+
+from __future__ import annotations
+
+from itertools import accumulate
+
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from fakeproc.mm.vma import Vma
+from fakeproc.population import demo_layout, many_layout
+from fakeproc.process import ProcessTable
+from fakeproc.procfs.maps import GATE_VMA, MapsOps, format_maps_line
+from fakeproc.mm.walk import LockMode
+from fakeproc.seqfile import PAGE_SIZE, SeqFile
+
+
+class ListOps:
+    """SeqOps over a list of byte strings; index = position in the list.
+
+    It checks the protocol: show/next only between start and stop, stop
+    exactly once per start.
+    """
+
+    def __init__(self, records: list[bytes]) -> None:
+        self.records = records
+        self.active = False
+        self.starts = 0
+        self.shows = 0
+
+    async def start(self, index: int) -> tuple[int | None, int]:
+        assert not self.active, "start() while a previous start() was not stopped"
+        self.active = True
+        self.starts += 1
+        return (index if index < len(self.records) else None), index
+
+    async def next(self, record: int, index: int) -> tuple[int | None, int]:
+        assert self.active, "next() outside start()/stop()"
+        assert record == index
+        index += 1
+        return (index if index < len(self.records) else None), index
+
+    def show(self, record: int) -> bytes:
+        assert self.active, "show() outside start()/stop()"
+        self.shows += 1
+        return self.records[record]
+
+    def stop(self) -> None:
+        assert self.active, "stop() without start()"
+        self.active = False
+
+
+def boundaries(records: list[bytes]) -> set[int]:
+    return {0, *accumulate(len(r) for r in records)}
+
+
+def buffer_for(records: list[bytes]) -> int:
+    """The buffer the kernel ends up with: doubled until the largest record fits with a byte to spare."""
+    size = PAGE_SIZE
+    largest = max((len(r) for r in records), default=0)
+    while largest >= size:
+        size *= 2
+    return size
+
+
+def check_page(records: list[bytes], offset: int, data: bytes, size: int, limit: int, pending: bytes) -> None:
+    """A read of >= 4096 bytes that started on a record boundary with nothing buffered.
+
+    ``limit`` is the file's buffer size after the read, ``pending`` what it
+    kept for the next read.
+    """
+    content = b"".join(records)
+    ends = boundaries(records)
+    assert offset in ends
+    assert size >= PAGE_SIZE
+    if offset < len(content):
+        assert data, "empty read before EOF"
+    if not any(len(r) >= PAGE_SIZE for r in records):
+        assert limit == PAGE_SIZE, "the buffer grew although no record needed it"
+    # A buffer filled to its last byte counts as overflowed (seq_has_overflowed).
+    assert len(data) < limit
+    if pending:
+        # The page was bigger than the request: only a grown buffer allows that.
+        assert limit > PAGE_SIZE and len(data) == size < limit
+        assert offset + len(data) + len(pending) in ends
+        return
+    assert offset + len(data) in ends, "a big read ended inside a record"
+    if len(data) > PAGE_SIZE:
+        assert limit > PAGE_SIZE
+    if len(data) >= size:
+        return  # the request is satisfied (only possible once the buffer grew past 4096)
+    # As many records as fit: the next non-empty record would not have.
+    position = 0
+    for record in records:
+        if position >= offset + len(data) and record:
+            assert len(data) + len(record) >= limit, (
+                f"page of {len(data)} bytes stopped although the next {len(record)}-byte record fits"
+            )
+            break
+        position += len(record)
+
+
+async def read_all(seq: SeqFile, sizes: list[int], records: list[bytes] | None = None) -> bytes:
+    """read() at the returned offsets with the given sizes (cycled) until EOF.
+
+    With ``records``, every read of >= 4096 bytes that starts on a record
+    boundary with nothing buffered is checked with :func:`check_page`.
+    """
+    out = bytearray()
+    offset = 0
+    turn = 0
+    while True:
+        size = sizes[turn % len(sizes)]
+        turn += 1
+        fresh = offset == 0 or not seq.pending
+        data = await seq.read(offset, size)
+        assert len(data) <= size
+        if records is not None and fresh and size >= PAGE_SIZE and offset in boundaries(records):
+            check_page(records, offset, data, size, seq.buffer_size, seq.pending)
+        if not data:
+            # EOF only: a read never returns empty while content remains.
+            return bytes(out)
+        out += data
+        offset += len(data)
+        assert seq.read_pos == offset
+
+
+# Records: mostly short lines, some empty (skipped), some larger than a page.
+records_strategy = st.lists(
+    st.one_of(
+        st.binary(min_size=1, max_size=120),
+        st.just(b""),
+        st.integers(min_value=1, max_value=3 * PAGE_SIZE).map(lambda n: bytes([65 + n % 26]) * n),
+        st.integers(min_value=PAGE_SIZE - 2, max_value=PAGE_SIZE + 2).map(lambda n: b"x" * n),
+    ),
+    max_size=40,
+)
+sizes_strategy = st.lists(
+    st.one_of(
+        st.integers(min_value=1, max_value=200),
+        st.integers(min_value=PAGE_SIZE - 1, max_value=PAGE_SIZE + 1),
+        st.integers(min_value=1, max_value=5 * PAGE_SIZE),
+    ),
+    min_size=1,
+    max_size=8,
+)
+FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@FAST
+@given(records=records_strategy, sizes=sizes_strategy)
+async def test_sequential_reads_concatenate_to_the_content(records: list[bytes], sizes: list[int]) -> None:
+    ops = ListOps(records)
+    seq = SeqFile(ops)
+    assert await read_all(seq, sizes) == b"".join(records)
+    assert not ops.active
+
+
+@FAST
+@given(
+    records=records_strategy,
+    sizes=st.lists(
+        st.one_of(st.integers(min_value=1, max_value=300), st.integers(min_value=PAGE_SIZE, max_value=4 * PAGE_SIZE)),
+        min_size=1,
+        max_size=6,
+    ).map(lambda sizes: sizes + [PAGE_SIZE]),
+)
+async def test_page_reads_return_whole_records_that_fit(records: list[bytes], sizes: list[int]) -> None:
+    ops = ListOps(records)
+    seq = SeqFile(ops)
+    content = await read_all(seq, sizes, records)
+    assert content == b"".join(records)
+    assert not ops.active
+
+
+@FAST
+@given(records=records_strategy, size=st.integers(min_value=PAGE_SIZE, max_value=4 * PAGE_SIZE))
+async def test_pages_stay_within_4096_bytes_without_huge_records(records: list[bytes], size: int) -> None:
+    records = [r[: PAGE_SIZE - 1] for r in records]
+    seq = SeqFile(ListOps(records))
+    offset = 0
+    while data := await seq.read(offset, size):
+        assert len(data) < PAGE_SIZE
+        assert offset + len(data) in boundaries(records)
+        offset += len(data)
+    assert offset == sum(map(len, records))
+
+
+@FAST
+@given(
+    records=records_strategy,
+    data=st.data(),
+    size=st.one_of(st.integers(min_value=1, max_value=300), st.integers(min_value=1, max_value=3 * PAGE_SIZE)),
+)
+async def test_pread_at_any_offset_continues_correctly(records: list[bytes], data: st.DataObject, size: int) -> None:
+    content = b"".join(records)
+    ops = ListOps(records)
+    seq = SeqFile(ops)
+    for _ in range(3):
+        offset = data.draw(st.integers(min_value=0, max_value=len(content) + 10), label="offset")
+        first = await seq.read(offset, size)
+        assert not ops.active
+        # One read may be short (a page), but it is a prefix of the truth...
+        assert first == content[offset : offset + len(first)]
+        if offset < len(content):
+            assert first, "pread before EOF returned nothing"
+        # ...and reading on from where it stopped yields content[off:off+n].
+        got = bytearray(first)
+        position = offset + len(first)
+        while len(got) < size:
+            more = await seq.read(position, size - len(got))
+            if not more:
+                break
+            got += more
+            position += len(more)
+        assert bytes(got) == content[offset : offset + size]
+
+
+@FAST
+@given(records=records_strategy, sizes=sizes_strategy, skip=st.integers(min_value=0, max_value=5))
+async def test_offset_zero_starts_over(records: list[bytes], sizes: list[int], skip: int) -> None:
+    content = b"".join(records)
+    ops = ListOps(records)
+    seq = SeqFile(ops)
+    offset = 0
+    for turn in range(skip):
+        chunk = await seq.read(offset, sizes[turn % len(sizes)])
+        offset += len(chunk)
+    assert await read_all(seq, sizes) == content
+    # The content changes; a read at 0 shows the new content from the start.
+    records.insert(0, b"new first line\n")
+    records.append(b"new last line\n")
+    assert await read_all(seq, sizes) == b"".join(records)
+
+
+async def test_single_huge_record_grows_the_buffer() -> None:
+    records = [b"a" * 100, b"b" * (2 * PAGE_SIZE + 5), b"c" * 10, b"d" * 20]
+    seq = SeqFile(ListOps(records))
+    # The huge record does not fit after the first one: the first page is just "a"s.
+    assert await seq.read(0, 1 << 20) == records[0]
+    assert seq.buffer_size == PAGE_SIZE
+    # Then the buffer doubles until it fits (8197 > 8192, so 16384), and the
+    # small records after it share that bigger page.
+    assert await seq.read(100, 1 << 20) == records[1] + records[2] + records[3]
+    assert seq.buffer_size == 4 * PAGE_SIZE
+    assert await seq.read(100 + len(records[1]) + 30, 1 << 20) == b""
+
+
+async def test_empty_records_are_skipped_and_an_empty_file_reads_empty() -> None:
+    seq = SeqFile(ListOps([b"", b"", b"x\n", b"", b"y\n", b""]))
+    assert await seq.read(0, 4096) == b"x\ny\n"
+    assert await seq.read(4, 4096) == b""
+    assert await SeqFile(ListOps([])).read(0, 4096) == b""
+    assert await SeqFile(ListOps([b"", b""])).read(0, 4096) == b""
+
+
+async def test_record_that_does_not_fit_is_rendered_again_by_the_next_read() -> None:
+    records = [b"a" * 3000, b"b" * 2000, b"c" * 1000]
+    ops = ListOps(records)
+    seq = SeqFile(ops)
+    assert await seq.read(0, 8192) == records[0]
+    assert await seq.read(3000, 8192) == records[1] + records[2]
+    assert await seq.read(6000, 8192) == b""
+
+
+async def test_short_read_leaves_the_rest_of_the_page_for_the_next_read() -> None:
+    records = [b"line one\n", b"line two\n", b"line three\n"]
+    ops = ListOps(records)
+    seq = SeqFile(ops)
+    assert await seq.read(0, 3) == b"lin"
+    starts = ops.starts
+    # The rest of the first record comes from the buffer, without rendering.
+    assert await seq.read(3, 3) == b"e o"
+    assert ops.starts == starts
+    assert await seq.read(6, 100) == b"ne\nline two\nline three\n"
+
+
+async def test_next_that_does_not_move_is_nudged() -> None:
+    class Stuck(ListOps):
+        async def next(self, record: int, index: int) -> tuple[int | None, int]:
+            assert self.active
+            # Claims the next record but forgets to advance the index.
+            return (index + 1 if index + 1 < len(self.records) else None), index
+
+    seq = SeqFile(Stuck([b"a\n", b"b\n", b"c\n"]))
+    assert await seq.read(0, 4096) == b"a\nb\nc\n"
+    assert await seq.read(6, 4096) == b""
+
+
+# --- the real maps iterator ----------------------------------------------------
+
+
+def maps_content(mm_vmas: list[Vma]) -> bytes:
+    return "".join(format_maps_line(v) for v in mm_vmas).encode() + format_maps_line(GATE_VMA).encode()
+
+
+def make_process(layout: str, count: int = 300):
+    table = ProcessTable()
+    process = table.spawn("test")
+    if layout == "many":
+        many_layout(process, count)
+    elif layout == "demo":
+        demo_layout(process)
+    return process
+
+
+@pytest.fixture(scope="module")
+def processes():  # type: ignore[no-untyped-def]
+    return {name: make_process(name) for name in ("many", "demo", "empty")}
+
+
+def maps_records(process) -> list[bytes]:  # type: ignore[no-untyped-def]
+    return [format_maps_line(v).encode() for v in process.mm.vmas()] + [format_maps_line(GATE_VMA).encode()]
+
+
+MODES = [LockMode.MMAP, LockMode.VMA, LockMode.VMA_NOGAPCHECK, LockMode.NOLOCK]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(
+    layout=st.sampled_from(["many", "demo", "empty"]),
+    mode=st.sampled_from(MODES),
+    sizes=sizes_strategy,
+)
+async def test_maps_sequential_reads_give_every_line_once(processes, layout: str, mode: LockMode, sizes: list[int]) -> None:  # type: ignore[no-untyped-def]
+    process = processes[layout]
+    ops = MapsOps(process, mode)
+    seq = SeqFile(ops)
+    expected = maps_content(process.mm.vmas())
+    assert await read_all(seq, sizes) == expected
+    assert await read_all(seq, [PAGE_SIZE], maps_records(process)) == expected
+    assert process.mm.mmap_lock.statistics().readers == 0
+    assert all(v.readers == 0 for v in process.mm.vmas())
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(layout=st.sampled_from(["many", "demo"]), mode=st.sampled_from(MODES), data=st.data())
+async def test_maps_pread_at_any_offset(processes, layout: str, mode: LockMode, data: st.DataObject) -> None:  # type: ignore[no-untyped-def]
+    process = processes[layout]
+    expected = maps_content(process.mm.vmas())
+    seq = SeqFile(MapsOps(process, mode))
+    for _ in range(4):
+        offset = data.draw(st.integers(min_value=0, max_value=len(expected) + 100), label="offset")
+        size = data.draw(st.integers(min_value=1, max_value=3 * PAGE_SIZE), label="size")
+        first = await seq.read(offset, size)
+        assert first == expected[offset : offset + len(first)]
+        if offset < len(expected):
+            assert first
+        got = bytearray(first)
+        position = offset + len(first)
+        while len(got) < size and (more := await seq.read(position, size - len(got))):
+            got += more
+            position += len(more)
+        assert bytes(got) == expected[offset : offset + size]
+        # Back to 0: the whole file again.
+        assert await read_all(seq, [size]) == expected
+    assert process.mm.mmap_lock.statistics().readers == 0
+    assert all(v.readers == 0 for v in process.mm.vmas())
+
+
+async def test_maps_pages_are_whole_lines_of_at_most_4096_bytes(processes) -> None:  # type: ignore[no-untyped-def]
+    process = processes["many"]
+    lines = maps_records(process)
+    seq = SeqFile(MapsOps(process, LockMode.VMA))
+    offset, pages = 0, 0
+    while data := await seq.read(offset, 1 << 20):
+        assert len(data) <= PAGE_SIZE and data.endswith(b"\n")
+        check_page(lines, offset, data, 1 << 20, seq.buffer_size, seq.pending)
+        offset += len(data)
+        pages += 1
+    assert offset == len(b"".join(lines))
+    assert pages > 1
+
+
+async def test_maps_ends_with_the_gate_line(processes) -> None:  # type: ignore[no-untyped-def]
+    for name in ("demo", "empty"):
+        seq = SeqFile(MapsOps(processes[name]))
+        text = await read_all(seq, [PAGE_SIZE])
+        assert text.endswith(
+            b"ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0                  [vsyscall]\n"
+        )
+    assert await read_all(SeqFile(MapsOps(processes["empty"])), [7]) == format_maps_line(GATE_VMA).encode()
