@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import errno
 import logging
 import os
 import signal
-import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,6 +13,7 @@ from pathlib import Path
 import trio
 
 from .mm.walk import LockMode
+from .mounts import clear_stale_mount
 from .population import LAYOUTS, clone_real_process
 from .process import ProcessTable
 from .sched import Preempter, parse_policy
@@ -61,23 +60,6 @@ def add_mount_arguments(parser: argparse.ArgumentParser) -> None:
                         help="at exit, write workload and reader statistics (JSON) to this file")
     parser.add_argument("--allow-other", action="store_true", help="let other users access the mount")
     parser.add_argument("--debug", action="store_true", help="log every request")
-
-
-def is_stale_mount(path: str) -> bool:
-    """True if ``path`` is a FUSE mount whose daemon is gone (ENOTCONN)."""
-    try:
-        os.stat(path)
-    except OSError as error:
-        return error.errno == errno.ENOTCONN
-    return False
-
-
-def clear_stale_mount(path: str) -> bool:
-    """Lazily unmount a dead FUSE mount at ``path``; True if one was cleared."""
-    if not is_stale_mount(path):
-        return False
-    subprocess.run(["fusermount3", "-u", "-z", path], check=False, capture_output=True)
-    return True
 
 
 def build_table(args: argparse.Namespace) -> ProcessTable:

@@ -13,6 +13,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from fakeproc.mounts import unmount
+
 REPO = Path(__file__).resolve().parent.parent
 READY_TIMEOUT = 60.0
 
@@ -32,17 +34,6 @@ class Mount:
             return os.read(fd, 1 << 20).decode().splitlines()
         finally:
             os.close(fd)
-
-
-def is_mounted(path: Path) -> bool:
-    target = str(path)
-    with open("/proc/mounts") as mounts:
-        return any(line.split()[1] == target for line in mounts)
-
-
-def unmount(path: Path) -> None:
-    if is_mounted(path):
-        subprocess.run(["fusermount3", "-u", "-z", str(path)], check=False, capture_output=True)
 
 
 @contextmanager

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from mountutil import REPO, Mount, is_mounted, mounted, unmount
+from fakeproc.mounts import is_mounted, unmount
+from mountutil import REPO, Mount, mounted
 
 pytestmark = pytest.mark.fuse
 

@@ -94,7 +94,7 @@ async def test_query_filters() -> None:
     assert failure.value.errno == errno.ENOENT
     assert (await run(f"query {heap.start - 0x1000:#x} covering_or_next")).endswith("[heap]")
     assert "/usr/lib" in await run(f"query {heap.end:#x} covering_or_next,file_backed")
-    assert " r-xp " in await run(f"query 0 covering_or_next,executable")
+    assert " r-xp " in await run("query 0 covering_or_next,executable")
 
 
 @pytest.mark.fuse

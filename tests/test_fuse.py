@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from mountutil import REPO, Mount, is_mounted
+from fakeproc.mounts import is_mounted
+from mountutil import REPO, Mount
 
 pytestmark = pytest.mark.fuse
 

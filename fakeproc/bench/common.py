@@ -23,6 +23,8 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from ..mounts import unmount
+
 REPO = Path(__file__).resolve().parents[2]
 READY_TIMEOUT = 60.0
 _PR_SET_PDEATHSIG = 1
@@ -82,17 +84,6 @@ def group_members(pgid: int) -> list[int]:
         if int(fields[2]) == pgid and fields[0] != b"Z":
             members.append(int(name))
     return members
-
-
-def is_mounted(path: Path) -> bool:
-    target = str(path)
-    with open("/proc/mounts") as mounts:
-        return any(line.split()[1] == target for line in mounts)
-
-
-def unmount(path: Path) -> None:
-    if is_mounted(path):
-        subprocess.run(["fusermount3", "-u", "-z", str(path)], check=False, capture_output=True)
 
 
 class Interrupted(Exception):

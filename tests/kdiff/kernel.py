@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import hashlib
 import os
+import platform
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
+
+import pytest
 
 SOURCE = Path(__file__).with_name("arena.c")
 DEFAULT_ARENA = 64 << 20
@@ -168,3 +172,26 @@ if __name__ == "__main__":  # python kernel.py < ops : show every step
         print(f"> {op}\n  = {result}")
         for line in lines:
             print(f"    {line}")
+
+
+def kernel_version() -> tuple[int, int]:
+    match = re.match(r"(\d+)\.(\d+)", platform.release())
+    return (int(match.group(1)), int(match.group(2))) if match else (0, 0)
+
+
+def overcommit_mode() -> str:
+    try:
+        return Path("/proc/sys/vm/overcommit_memory").read_text().strip()
+    except OSError:
+        return "?"
+
+
+def reference_marks() -> list[pytest.MarkDecorator]:
+    """Skip where this machine's kernel cannot be the reference the facts were recorded on."""
+    return [
+        pytest.mark.skipif(sys.platform != "linux", reason="needs Linux"),
+        pytest.mark.skipif(kernel_version() < (6, 18), reason="the facts and the model follow Linux 6.18"),
+        pytest.mark.skipif(os.sysconf("SC_PAGE_SIZE") != 4096, reason="needs 4 KiB pages"),
+        pytest.mark.skipif(overcommit_mode() == "2", reason="overcommit mode 2 ignores MAP_NORESERVE"),
+        pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc"),
+    ]

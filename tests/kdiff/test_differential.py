@@ -28,10 +28,6 @@ operation.
 
 from __future__ import annotations
 
-import os
-import platform
-import re
-import shutil
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -68,25 +64,7 @@ SMALL_ARENA = 0x100000
 _ADDRESS_WORDS = {"mmap": (1,), "munmap": (1,), "mprotect": (1,), "mremap": (1, 5), "touch": (1,)}
 
 
-def _kernel_version() -> tuple[int, int]:
-    match = re.match(r"(\d+)\.(\d+)", platform.release())
-    return (int(match.group(1)), int(match.group(2))) if match else (0, 0)
-
-
-def _overcommit() -> str:
-    try:
-        return Path("/proc/sys/vm/overcommit_memory").read_text().strip()
-    except OSError:
-        return "?"
-
-
-_KERNEL_MARKS = (
-    pytest.mark.skipif(sys.platform != "linux", reason="needs Linux"),
-    pytest.mark.skipif(_kernel_version() < (6, 18), reason="the model follows Linux 6.18"),
-    pytest.mark.skipif(os.sysconf("SC_PAGE_SIZE") != 4096, reason="needs 4 KiB pages"),
-    pytest.mark.skipif(_overcommit() == "2", reason="overcommit mode 2 ignores MAP_NORESERVE"),
-    pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc"),
-)
+_KERNEL_MARKS = kernel.reference_marks()
 
 
 def needs_kernel(test: Callable[..., None]) -> Callable[..., None]:

@@ -10,10 +10,6 @@ there.
 
 from __future__ import annotations
 
-import os
-import platform
-import re
-import shutil
 import sys
 from pathlib import Path
 
@@ -25,25 +21,7 @@ import kernel  # noqa: E402
 from kernel_facts import FACTS, Fact  # noqa: E402
 
 
-def _kernel_version() -> tuple[int, int]:
-    match = re.match(r"(\d+)\.(\d+)", platform.release())
-    return (int(match.group(1)), int(match.group(2))) if match else (0, 0)
-
-
-def _overcommit() -> str:
-    try:
-        return Path("/proc/sys/vm/overcommit_memory").read_text().strip()
-    except OSError:
-        return "?"
-
-
-pytestmark = [
-    pytest.mark.skipif(sys.platform != "linux", reason="needs Linux"),
-    pytest.mark.skipif(_kernel_version() < (6, 18), reason="facts recorded on Linux 6.18"),
-    pytest.mark.skipif(os.sysconf("SC_PAGE_SIZE") != 4096, reason="facts use 4 KiB pages"),
-    pytest.mark.skipif(_overcommit() == "2", reason="overcommit mode 2 ignores MAP_NORESERVE"),
-    pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc"),
-]
+pytestmark = kernel.reference_marks()
 
 
 @pytest.fixture(scope="session")
