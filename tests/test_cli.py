@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from fakeproc import cli
 from fakeproc.mounts import is_mounted, unmount
 from mountutil import REPO, Mount, mounted
 
@@ -121,3 +122,22 @@ def _check_other_user(base: Path) -> None:
         )
         result = subprocess.run([sys.executable, "-c", probe, str(mount.path)], capture_output=True, text=True, timeout=30)
         assert result.stdout.split() == ["26", "denied", "denied"], result.stdout + result.stderr
+
+
+def test_fuse_unavailable_is_one_clear_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    real_exists = os.path.exists
+    monkeypatch.setattr(os.path, "exists", lambda path: path != "/dev/fuse" and real_exists(path))
+    assert cli.main(["mount", str(tmp_path), "--population", "empty"]) == 1
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and error.startswith("fakeproc: FUSE is unavailable: /dev/fuse")
+    assert not is_mounted(tmp_path)
+
+
+def test_debug_logs_each_request(tmp_path: Path) -> None:
+    with mounted(tmp_path, "--population", "empty", "--debug") as mount:
+        os.listdir(mount.path)
+        mount.ctl(None, "spawn logged")
+    log = mount.log.read_text()
+    for request in ("readdir inode=1", "lookup parent=1 name='ctl'", "open inode=2", "write fh=", "read fh="):
+        assert request in log, request

@@ -181,6 +181,8 @@ class ProcFs(pyfuse3.Operations):
 
     async def lookup(self, parent_inode: int, name: bytes, ctx: pyfuse3.RequestContext | None = None) -> pyfuse3.EntryAttributes:
         text = name.decode(errors="replace")
+        if self.debug:
+            log.debug("lookup parent=%d name=%r", parent_inode, text)
         if text == ".":
             return self._attributes(parent_inode)
         if parent_inode == ROOT_INODE:
@@ -212,6 +214,8 @@ class ProcFs(pyfuse3.Operations):
 
     async def readdir(self, inode: int, start_id: int, token: pyfuse3.ReaddirToken) -> None:
         """Offsets are stable: 1 for ctl, the pid for a process, the entry index inside one."""
+        if self.debug:
+            log.debug("readdir inode=%d from=%d", inode, start_id)
         if inode == ROOT_INODE:
             listing: list[tuple[int, bytes, int]] = [(1, b"ctl", ROOT_CTL_INODE)]
             listing += [(process.pid, str(process.pid).encode(), process.pid << ENTRY_BITS) for process in self.table]
