@@ -24,29 +24,42 @@ class VmaTree:
     """Non-overlapping half-open ranges ``[start, end)``, each mapped to a Vma.
 
     Stored as a SortedDict keyed by range end, so "the first range that ends
-    after ``addr``" (the maps iterator's question) is one bisection.
+    after ``addr``" (the maps iterator's question) is one bisection.  Like a
+    maple-tree walk, :meth:`find` keeps a cursor: asked for the range after
+    the one it just returned, with the tree unchanged, it steps instead of
+    searching again.
     """
 
-    __slots__ = ("_by_end",)
+    __slots__ = ("_by_end", "_version", "_cursor")
 
     def __init__(self) -> None:
         self._by_end: SortedDict[int, tuple[int, Vma]] = SortedDict()
+        #: Bumped by every change; a cursor from an older version is not used.
+        self._version = 0
+        self._cursor: tuple[int, int, Iterator[int]] | None = None
 
     def __len__(self) -> int:
         """Number of ranges.  O(1)."""
         return len(self._by_end)
 
     def find(self, addr: int) -> tuple[int, int, Vma] | None:
-        """The first range with ``end > addr``, as ``(start, end, vma)``.  O(log n).
+        """The first range with ``end > addr``, as ``(start, end, vma)``.
 
         This is ``vma_find(addr, ULONG_MAX)``: the range containing ``addr`` or
-        the next one above it.
+        the next one above it.  O(1) amortized when ``addr`` is the end of the
+        range the previous call returned and nothing changed since; else O(log n).
         """
-        ends = self._by_end
-        index = ends.bisect_right(addr)
-        if index == len(ends):
+        cursor = self._cursor
+        if cursor is not None and cursor[0] == self._version and cursor[1] == addr:
+            keys = cursor[2]
+        else:
+            keys = self._by_end.irange(minimum=addr, inclusive=(False, True))
+        end = next(keys, None)
+        if end is None:
+            self._cursor = None
             return None
-        end, (start, vma) = ends.peekitem(index)
+        self._cursor = (self._version, end, keys)
+        start, vma = self._by_end[end]
         return start, end, vma
 
     def find_before(self, addr: int) -> tuple[int, int, Vma] | None:
@@ -92,6 +105,7 @@ class VmaTree:
         if start >= end:
             raise ValueError(f"empty range {start:#x}-{end:#x}")
         ends = self._by_end
+        self._version += 1
         for range_start, range_end, old in self.overlapping(start, end):
             del ends[range_end]
             if range_start < start:
