@@ -85,14 +85,12 @@ class VmaTree:
     def overlapping(self, start: int, end: int) -> list[tuple[int, int, Vma]]:
         """All ranges that intersect ``[start, end)``, in address order.  O(log n + k)."""
         result = []
-        ends = self._by_end
-        index = ends.bisect_right(start)
-        while index < len(ends):
-            range_end, (range_start, vma) = ends.peekitem(index)
+        by_end = self._by_end
+        for range_end in by_end.irange(minimum=start, inclusive=(False, True)):
+            range_start, vma = by_end[range_end]
             if range_start >= end:
                 break
             result.append((range_start, range_end, vma))
-            index += 1
         return result
 
     def store(self, start: int, end: int, vma: Vma | None) -> None:
