@@ -20,7 +20,7 @@ from .mm.ops import MapFlags, MremapFlags
 from .mm.vma import MappedFile, Vma, VmFlags, prot_from_text
 from .mm.walk import LockMode
 from .population import LAYOUTS, clone_real_process
-from .procfs.maps import format_maps_line
+from .procfs.maps import encode, format_maps_line
 from .process import Process, ProcessTable
 
 #: Longest command line accepted; longer ones are EINVAL, like an oversized argument.
@@ -145,7 +145,7 @@ def root_commands(table: ProcessTable) -> CommandSet:
     async def spawn(words: list[str]) -> str:
         name, layout, mode = "sim", "empty", None
         for word in words[1:]:
-            key, _, value = word.partition("=")
+            key, separator, value = word.partition("=")
             if key == "layout" and value:
                 if value not in LAYOUTS:
                     raise _invalid(f"layout {value!r} is not one of {', '.join(LAYOUTS)}")
@@ -155,10 +155,10 @@ def root_commands(table: ProcessTable) -> CommandSet:
                     mode = LockMode.parse(value)
                 except ValueError as error:
                     raise _invalid(str(error)) from None
-            elif not _ and _NAME.fullmatch(word):
+            elif not separator and _NAME.fullmatch(word):
                 name = word
             else:
-                raise _invalid(f"spawn: unexpected {word[:40]!r}; usage: spawn [NAME] [layout=empty|demo] [lock=MODE]")
+                raise _invalid(f"spawn: unexpected {word[:40]!r}; usage: spawn [NAME] [layout=empty|demo|many] [lock=MODE]")
         process = table.spawn(name, mode)
         LAYOUTS[layout](process)
         return str(process.pid)
@@ -245,17 +245,17 @@ class ControlSession:
         Returns ``len(data)``; raises the failing command's SyscallError after
         recording its ``error:`` line.
         """
-        if self.process is not None and not self.process.alive:
-            raise SyscallError(errno.ESRCH, f"process {self.process.pid} has exited")
+        if self.process is not None:
+            self.process.check_alive()
         for raw in data.split(b"\n"):
             if not raw.strip():
                 continue
             try:
                 result = await self.run_raw(raw)
             except SyscallError as error:
-                self.results += error.result_line().encode() + b"\n"
+                self.results += encode(error.result_line() + "\n")
                 raise
-            self.results += result.encode() + b"\n"
+            self.results += encode(result + "\n")
         return len(data)
 
     async def run_raw(self, raw: bytes) -> str:

@@ -123,9 +123,10 @@ LAYOUTS: dict[str, Callable[[Process], None]] = {"empty": empty_layout, "demo": 
 def read_real_maps(pid: int) -> tuple[str, list[str]]:
     """``(comm, maps lines)`` of a real process, or SyscallError as the kernel reports it."""
     try:
-        with open(f"/proc/{pid}/comm") as comm_file:
+        # File names need not be UTF-8; surrogateescape carries their bytes through unchanged.
+        with open(f"/proc/{pid}/comm", errors="surrogateescape") as comm_file:
             comm = comm_file.read().rstrip("\n")
-        with open(f"/proc/{pid}/maps") as maps_file:
+        with open(f"/proc/{pid}/maps", errors="surrogateescape") as maps_file:
             lines = maps_file.read().splitlines(keepends=True)
     except FileNotFoundError:
         raise SyscallError(errno.ESRCH, f"no real process {pid}") from None

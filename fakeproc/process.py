@@ -38,6 +38,11 @@ class Process:
         if not self.cmdline:
             self.cmdline = [self.comm]
 
+    def check_alive(self) -> None:
+        """Raise ESRCH if the process has been killed (files opened on it stay open)."""
+        if not self.alive:
+            raise SyscallError(errno.ESRCH, f"process {self.pid} has exited")
+
 
 class ProcessTable:
     """All simulated processes of one daemon, sharing one Preempter (the machine)."""
@@ -88,5 +93,4 @@ class ProcessTable:
         """Remove ``pid``; files already open on it then fail with ESRCH.  O(1)."""
         process = self.get(pid)
         process.alive = False
-        process.mm.exited = True
         del self._processes[pid]

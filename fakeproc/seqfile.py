@@ -69,20 +69,27 @@ class SeqFile(Generic[Record]):
         shorter read.  O(records in the page) plus O(log n) to find the first.
         """
         async with self._mutex:
-            if offset == 0:
+            try:
+                return self._advance(await self._read(offset, size))
+            except BaseException:
+                # Rendered records may be lost with the failure while the
+                # position moved on: start over, so the next read traverses.
                 self._reset()
-            if offset != self.read_pos:
-                try:
-                    await self._traverse(offset)
-                except BaseException:
-                    self._reset()
-                    self.read_pos = 0
-                    raise
-                self.read_pos = offset
-            copied = self._take_pending(size)
-            if self.pending or len(copied) == size:
-                return self._advance(copied)
-            return self._advance(copied + await self._fill(size - len(copied)))
+                self.read_pos = 0
+                raise
+
+    async def _read(self, offset: int, size: int) -> bytes:
+        if offset == 0:
+            self._reset()
+        if offset != self.read_pos:
+            await self._traverse(offset)
+            self.read_pos = offset
+        copied = self._take_pending(size)
+        if self.pending:
+            return copied
+        # Like the kernel, fill even when the leftovers satisfied the read:
+        # the next record is then rendered now and kept for the next read.
+        return copied + await self._fill(size - len(copied))
 
     def _take_pending(self, size: int) -> bytes:
         taken, self.pending = self.pending[:size], self.pending[size:]
@@ -146,8 +153,8 @@ class SeqFile(Generic[Record]):
             return
         ops = self.ops
         position = 0
-        record, self.index = await ops.start(self.index)
         try:
+            record, self.index = await ops.start(self.index)
             while record is not None:
                 text = ops.show(record)
                 record, self.index = await self._next(record)

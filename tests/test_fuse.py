@@ -239,3 +239,52 @@ def test_bad_mountpoint_is_one_clear_line(tmp_path: Path) -> None:
     )
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1 and "not a directory" in result.stderr
+
+
+def test_odd_pid_names_are_enoent_and_harmless(demo_mount: Mount) -> None:
+    for name in ("²", "01000", "+1000", "1000 ", "١٠٠٠"):
+        with pytest.raises(FileNotFoundError):
+            os.stat(demo_mount.path / name)
+    assert (demo_mount.path / "1000" / "comm").read_text() == "bash\n"
+
+
+def test_seek_end_is_transport_defined(demo_mount: Mount) -> None:
+    """The kernel's FUSE layer answers SEEK_END from st_size (0) itself; /proc gives EINVAL.
+
+    fakeproc cannot see the request, so this pins the documented difference.
+    """
+    fd = os.open(demo_mount.path / "1000" / "maps", os.O_RDONLY)
+    try:
+        assert os.lseek(fd, 0, os.SEEK_END) == 0
+    finally:
+        os.close(fd)
+
+
+def test_clone_keeps_non_utf8_file_names(demo_mount: Mount, tmp_path: Path) -> None:
+    name = os.fsencode(tmp_path) + b"/odd-\xff\xfe.bin"
+    with open(name, "wb") as file:
+        file.write(b"\0" * 8192)
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import mmap, sys\nf = open(sys.argv[1].encode('utf-8', 'surrogateescape'), 'rb')\n"
+         "m = mmap.mmap(f.fileno(), 8192, prot=mmap.PROT_READ)\nprint('ready', flush=True)\nsys.stdin.read()\n",
+         os.fsdecode(name)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == b"ready\n"
+        real = Path(f"/proc/{holder.pid}/maps").read_bytes()
+        assert b"odd-\xff\xfe.bin" in real
+        [clone] = demo_mount.ctl(None, f"clone {holder.pid}")
+        assert cat(demo_mount.path / clone / "maps") == real
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(timeout=30)
+
+
+def test_kernel_thread_clone(demo_mount: Mount) -> None:
+    [clone] = demo_mount.ctl(None, "clone 2")
+    assert cat(demo_mount.path / clone / "maps") == b""
+    with pytest.raises(OSError) as failure:
+        (demo_mount.path / clone / "smaps_rollup").read_bytes()
+    assert failure.value.errno == errno.ESRCH

@@ -17,6 +17,7 @@ from __future__ import annotations
 from itertools import accumulate
 
 import pytest
+import trio
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from fakeproc.mm.vma import Vma
@@ -24,6 +25,7 @@ from fakeproc.population import demo_layout, many_layout
 from fakeproc.process import ProcessTable
 from fakeproc.procfs.maps import GATE_VMA, MapsOps, format_maps_line
 from fakeproc.mm.walk import LockMode
+from fakeproc.sched import AlwaysPolicy, Preempter
 from fakeproc.seqfile import PAGE_SIZE, SeqFile
 
 
@@ -392,3 +394,36 @@ async def test_maps_ends_with_the_gate_line(processes) -> None:  # type: ignore[
             b"ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0                  [vsyscall]\n"
         )
     assert await read_all(SeqFile(MapsOps(processes["empty"])), [7]) == format_maps_line(GATE_VMA).encode()
+
+
+async def test_a_read_cancelled_mid_page_loses_nothing() -> None:
+    """A cancelled read must not leave the position past records it never returned."""
+    table = ProcessTable(Preempter(AlwaysPolicy()))
+    process = table.spawn("p")
+    many_layout(process, 300)
+    expected = b"".join(format_maps_line(vma).encode() for vma in process.mm.vmas())
+    for cancel_after in (1, 5, 20):
+        seq = SeqFile(MapsOps(process))
+        out, offset, reads = b"", 0, 0
+        while True:
+            reads += 1
+            with trio.CancelScope() as scope:
+                if reads == 2:
+                    async def cancel_soon() -> None:
+                        for _ in range(cancel_after):
+                            await trio.lowlevel.checkpoint()
+                        scope.cancel()
+
+                    async with trio.open_nursery() as nursery:
+                        nursery.start_soon(cancel_soon)
+                        chunk = await seq.read(offset, 4096)
+                        nursery.cancel_scope.cancel()
+                else:
+                    chunk = await seq.read(offset, 4096)
+            if scope.cancelled_caught:
+                continue
+            if not chunk:
+                break
+            out += chunk
+            offset += len(chunk)
+        assert out.startswith(expected), f"lost lines after a cancel at checkpoint {cancel_after}"

@@ -56,7 +56,6 @@ class MemoryManager:
         self.resident: SortedSet[int] = SortedSet()
         self.stats = MmStats()
         self.observers: list[CommitObserver] = []
-        self.exited = False
 
     def __repr__(self) -> str:
         return f"<MemoryManager {len(self.tree)} VMAs seq={self.seq.value} {self.mmap_lock!r}>"
@@ -69,10 +68,6 @@ class MemoryManager:
     def vmas(self) -> list[Vma]:
         """Every VMA in address order.  O(n).  Meaningful outside transactions."""
         return [vma for _, _, vma in self.tree]
-
-    def total_vm(self) -> int:
-        """Mapped bytes (VmSize).  O(n)."""
-        return sum(end - start for start, end, _ in self.tree)
 
     def resident_pages(self, start: int, end: int) -> int:
         """Faulted-in pages within ``[start, end)``.  O(log n)."""

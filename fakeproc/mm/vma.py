@@ -167,10 +167,6 @@ class Vma:
     def pgoff_at(self, addr: int) -> int:
         return self.pgoff + ((addr - self.start) >> PAGE_SHIFT)
 
-    def snapshot(self) -> tuple[int, int, int, int, MappedFile | None, str | None]:
-        """Everything maps shows of this VMA, as a value (for oracles and references)."""
-        return (self.start, self.end, int(self.flags & ~VmFlags.ACCOUNT), self.pgoff, self.file, self.name)
-
     def __repr__(self) -> str:
         state = " detached" if self.detached else ""
         return (

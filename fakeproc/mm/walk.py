@@ -32,7 +32,11 @@ class LockMode(enum.Enum):
 
 
 class Walker:
-    """Base: holds the address space; subclasses pick the locking."""
+    """Base: holds the address space; subclasses pick the locking.
+
+    The base ``get_next`` is a plain tree lookup, right only when the range
+    lock already keeps writers out (or, in ``nolock``, on purpose not).
+    """
 
     def __init__(self, mm: MemoryManager) -> None:
         self.mm = mm
@@ -41,7 +45,8 @@ class Walker:
         """Called when a page starts."""
 
     async def get_next(self, last_pos: int) -> Vma | None:
-        raise NotImplementedError
+        found = self.mm.tree.find(last_pos)
+        return None if found is None else found[2]
 
     def unlock_range(self) -> None:
         """Called when a page stops: drop whatever the mode holds."""
@@ -52,10 +57,6 @@ class MmapLockWalker(Walker):
 
     async def lock_range(self) -> None:
         await self.mm.mmap_lock.acquire_read()
-
-    async def get_next(self, last_pos: int) -> Vma | None:
-        found = self.mm.tree.find(last_pos)
-        return None if found is None else found[2]
 
     def unlock_range(self) -> None:
         self.mm.mmap_lock.release_read()
@@ -74,7 +75,6 @@ class VmaLockWalker(Walker):
         super().__init__(mm)
         self.gap_check = gap_check
         self.locked: Vma | None = None
-        self.fallbacks = 0
 
     async def get_next(self, last_pos: int) -> Vma | None:
         self._unlock_vma()
@@ -92,8 +92,8 @@ class VmaLockWalker(Walker):
 
     async def _lock_next_vma(self, last_pos: int) -> Vma | None:
         mm = self.mm
-        stable, snapshot = mm.seq.speculate_begin()
         while True:
+            stable, snapshot = mm.seq.speculate_begin()
             found = mm.tree.find(last_pos)
             if found is None:
                 return None
@@ -120,7 +120,6 @@ class VmaLockWalker(Walker):
     async def _lock_under_mmap_lock(self, last_pos: int) -> Vma | None:
         """The fallback: find and read-lock the VMA while holding ``mmap_lock``."""
         mm = self.mm
-        self.fallbacks += 1
         await mm.mmap_lock.acquire_read()
         try:
             found = mm.tree.find(last_pos)
@@ -134,10 +133,6 @@ class VmaLockWalker(Walker):
 
 class NoLockWalker(Walker):
     """Broken on purpose: an unlocked tree walk that trusts whatever it sees."""
-
-    async def get_next(self, last_pos: int) -> Vma | None:
-        found = self.mm.tree.find(last_pos)
-        return None if found is None else found[2]
 
 
 def make_walker(mode: LockMode, mm: MemoryManager) -> Walker:

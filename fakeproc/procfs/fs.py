@@ -8,13 +8,15 @@ each entry names a small source type that opens the file.
 from __future__ import annotations
 
 import errno
+import functools
 import itertools
 import logging
 import os
+import re
 import stat
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 import pyfuse3
 
@@ -27,6 +29,9 @@ from .smaps import SmapsOps, SmapsRollupOps
 from .status import render_cmdline, render_comm, render_status
 
 log = logging.getLogger("fakeproc.fs")
+
+#: How /proc spells a pid: plain ASCII decimal, no sign and no leading zero.
+_PID_NAME = re.compile(r"[1-9][0-9]*")
 
 ROOT_INODE = pyfuse3.ROOT_INODE
 ROOT_CTL_INODE = 2
@@ -44,10 +49,17 @@ class OpenFile(Protocol):
     async def write(self, data: bytes) -> int: ...
 
 
-class SeqSource:
-    """A seq_file-backed file (maps, smaps, smaps_rollup)."""
+class ReadOnlySource:
+    """Base of the files that, like their /proc originals, accept no write."""
 
     nonseekable = False
+
+    async def write(self, data: bytes) -> int:
+        raise SyscallError(errno.EINVAL, "this file cannot be written")
+
+
+class SeqSource(ReadOnlySource):
+    """A seq_file-backed file (maps, smaps, smaps_rollup)."""
 
     def __init__(self, seq: SeqFile) -> None:
         self.seq = seq
@@ -55,14 +67,9 @@ class SeqSource:
     async def read(self, offset: int, size: int) -> bytes:
         return await self.seq.read(offset, size)
 
-    async def write(self, data: bytes) -> int:
-        raise SyscallError(errno.EINVAL, "this file cannot be written")
 
-
-class TextSource:
+class TextSource(ReadOnlySource):
     """A small file rendered whole when read from offset 0 (status, comm, cmdline)."""
-
-    nonseekable = False
 
     def __init__(self, process: Process, render: Callable[[Process], bytes]) -> None:
         self.process = process
@@ -70,14 +77,10 @@ class TextSource:
         self.text = b""
 
     async def read(self, offset: int, size: int) -> bytes:
-        if not self.process.alive:
-            raise SyscallError(errno.ESRCH, f"process {self.process.pid} has exited")
+        self.process.check_alive()
         if offset == 0 or not self.text:
             self.text = self.render(self.process)
         return self.text[offset : offset + size]
-
-    async def write(self, data: bytes) -> int:
-        raise SyscallError(errno.EINVAL, "this file cannot be written")
 
 
 class ControlSource:
@@ -120,8 +123,31 @@ PROCESS_ENTRIES: tuple[Entry, ...] = (
 _ENTRY_BY_NAME = {entry.name: (index + 1, entry) for index, entry in enumerate(PROCESS_ENTRIES)}
 
 
-def _fuse_error(error: OSError) -> pyfuse3.FUSEError:
-    return pyfuse3.FUSEError(error.errno or errno.EIO)
+Method = TypeVar("Method", bound=Callable[..., Awaitable[Any]])
+
+
+def fuse_errors(method: Method) -> Method:
+    """Answer a failed request with its errno; never let an exception end the session.
+
+    pyfuse3 lets anything but FUSEError escape its request loop and unmount.
+    A SyscallError becomes its errno; any other bug is logged and becomes EIO.
+    """
+
+    @functools.wraps(method)
+    async def wrapper(self: ProcFs, *args: Any) -> Any:
+        try:
+            return await method(self, *args)
+        except pyfuse3.FUSEError:
+            raise
+        except SyscallError as error:
+            if self.debug:
+                log.debug("%s%r -> %s", method.__name__, args[:2], error)
+            raise pyfuse3.FUSEError(error.errno or errno.EIO) from None
+        except Exception:
+            log.exception("%s%r failed; answering EIO", method.__name__, args[:2])
+            raise pyfuse3.FUSEError(errno.EIO) from None
+
+    return wrapper  # type: ignore[return-value]
 
 
 class ProcFs(pyfuse3.Operations):
@@ -176,9 +202,11 @@ class ProcFs(pyfuse3.Operations):
                 attrs.st_mode = stat.S_IFREG | entry.mode
         return attrs
 
+    @fuse_errors
     async def getattr(self, inode: int, ctx: pyfuse3.RequestContext | None = None) -> pyfuse3.EntryAttributes:
         return self._attributes(inode)
 
+    @fuse_errors
     async def lookup(self, parent_inode: int, name: bytes, ctx: pyfuse3.RequestContext | None = None) -> pyfuse3.EntryAttributes:
         text = name.decode(errors="replace")
         if self.debug:
@@ -190,7 +218,7 @@ class ProcFs(pyfuse3.Operations):
                 return self._attributes(ROOT_INODE)
             if text == "ctl":
                 return self._attributes(ROOT_CTL_INODE)
-            if text.isdigit() and self.table.find(int(text)) is not None:
+            if _PID_NAME.fullmatch(text) and self.table.find(int(text)) is not None:
                 return self._attributes(int(text) << ENTRY_BITS)
             raise pyfuse3.FUSEError(errno.ENOENT)
         process, entry = self._resolve(parent_inode)
@@ -206,12 +234,14 @@ class ProcFs(pyfuse3.Operations):
 
     # -- directories ------------------------------------------------------
 
+    @fuse_errors
     async def opendir(self, inode: int, ctx: pyfuse3.RequestContext) -> int:
         process, entry = self._resolve(inode)
         if entry is not None:
             raise pyfuse3.FUSEError(errno.ENOTDIR)
         return inode
 
+    @fuse_errors
     async def readdir(self, inode: int, start_id: int, token: pyfuse3.ReaddirToken) -> None:
         """Offsets are stable: 1 for ctl, the pid for a process, the entry index inside one."""
         if self.debug:
@@ -241,6 +271,7 @@ class ProcFs(pyfuse3.Operations):
 
     # -- files ------------------------------------------------------------
 
+    @fuse_errors
     async def open(self, inode: int, flags: int, ctx: pyfuse3.RequestContext) -> pyfuse3.FileInfo:
         wants_write = flags & os.O_ACCMODE in (os.O_WRONLY, os.O_RDWR)
         if inode == ROOT_CTL_INODE:
@@ -267,24 +298,16 @@ class ProcFs(pyfuse3.Operations):
         if ctx.uid not in (0, owner):
             raise pyfuse3.FUSEError(errno.EACCES)
 
+    @fuse_errors
     async def read(self, fh: int, off: int, size: int) -> bytes:
-        source = self._file(fh)
-        try:
-            data = await source.read(off, size)
-        except SyscallError as error:
-            raise _fuse_error(error) from None
+        data = await self._file(fh).read(off, size)
         if self.debug:
             log.debug("read fh=%d off=%d size=%d -> %d bytes", fh, off, size, len(data))
         return data
 
+    @fuse_errors
     async def write(self, fh: int, off: int, buf: bytes) -> int:
-        source = self._file(fh)
-        try:
-            written = await source.write(buf)
-        except SyscallError as error:
-            if self.debug:
-                log.debug("write fh=%d %d bytes -> %s", fh, len(buf), error)
-            raise _fuse_error(error) from None
+        written = await self._file(fh).write(buf)
         if self.debug:
             log.debug("write fh=%d %d bytes -> ok", fh, len(buf))
         return written
@@ -295,6 +318,7 @@ class ProcFs(pyfuse3.Operations):
     async def flush(self, fh: int) -> None:
         return None
 
+    @fuse_errors
     async def setattr(self, inode: int, attr: pyfuse3.EntryAttributes, fields: pyfuse3.SetattrFields, fh: int | None, ctx: pyfuse3.RequestContext) -> pyfuse3.EntryAttributes:
         if fields.update_size:
             # `echo cmd > ctl` truncates first; a truncate of a /proc file is a no-op.

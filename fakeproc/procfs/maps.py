@@ -8,9 +8,7 @@ the last VMA: GATE (the [vsyscall] line comes next) and END.
 
 from __future__ import annotations
 
-import errno
 
-from ..errors import SyscallError
 from ..mm.mm import MemoryManager
 from ..mm.vma import Vma, VmFlags
 from ..mm.walk import LockMode, Walker, make_walker
@@ -53,12 +51,17 @@ def format_maps_line(vma: Vma) -> str:
     return f"{head:<{NAME_COLUMN - 1}} {name}\n"
 
 
+def encode(text: str) -> bytes:
+    """Text to the bytes a reader gets; undecodable file-name bytes pass through as they were."""
+    return text.encode("utf-8", "surrogateescape")
+
+
 def maps_line(vma: Vma) -> bytes:
     """The VMA's line, rendered once and cached until the VMA changes."""
     line = vma.line
     if line is None:
         line = vma.line = format_maps_line(vma)
-    return line.encode()
+    return encode(line)
 
 
 class PageWindow:
@@ -90,8 +93,7 @@ class VmaIterator:
     async def start(self, position: int) -> tuple[Vma | None, int]:
         if position == END:
             return None, position
-        if not self.process.alive:
-            raise SyscallError(errno.ESRCH, f"process {self.process.pid} has exited")
+        self.process.check_alive()
         if not self.process.has_mm:
             return None, END
         await self.walker.lock_range()

@@ -16,7 +16,7 @@ from ..mm.mm import MemoryManager
 from ..mm.vma import Vma, VmFlags
 from ..mm.walk import LockMode
 from ..process import Process
-from .maps import GATE_VMA, NAME_COLUMN, VmaIterator, maps_line
+from .maps import GATE_VMA, NAME_COLUMN, VmaIterator, encode, format_maps_line
 
 #: VmFlags mnemonics in bit order, as ``show_smap_vma_flags`` prints them.
 _MNEMONICS = (
@@ -101,7 +101,7 @@ def format_smaps_record(mm: MemoryManager, vma: Vma) -> str:
     """The header line and every field of one VMA (``show_smap``)."""
     size = vma.end - vma.start
     lines = [
-        maps_line(vma).decode(),
+        format_maps_line(vma),
         _kb("Size:", size),
         _kb("KernelPageSize:", 4096),
         _kb("MMUPageSize:", 4096),
@@ -119,7 +119,7 @@ class SmapsOps(VmaIterator):
         super().__init__(process, LockMode.MMAP)
 
     def show(self, vma: Vma) -> bytes:
-        return format_smaps_record(self.mm, vma).encode()
+        return encode(format_smaps_record(self.mm, vma))
 
 
 class SmapsRollupOps:
@@ -133,8 +133,10 @@ class SmapsRollupOps:
         if index:
             return None, index
         mm = self.process.mm
-        if not self.process.alive:
-            raise SyscallError(errno.ESRCH, f"process {self.process.pid} has exited")
+        self.process.check_alive()
+        if not self.process.has_mm:
+            # A kernel thread: the kernel refuses smaps_rollup outright.
+            raise SyscallError(errno.ESRCH, f"process {self.process.pid} has no address space")
         await mm.mmap_lock.acquire_read()
         self._locked = True
         return mm, 0
@@ -152,7 +154,7 @@ class SmapsRollupOps:
             total.add(vma_usage(mm, vma))
         head = f"{first:08x}-{last:08x} ---p 00000000 00:00 0 "
         text = f"{head:<{NAME_COLUMN - 1}} [rollup]\n" + "".join(_usage_lines(total, rollup=True))
-        return text.encode()
+        return encode(text)
 
     def stop(self) -> None:
         if self._locked:

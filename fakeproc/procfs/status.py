@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..mm.vma import VmFlags
 from ..process import Process
+from .maps import encode
 
 
 def _kb(nbytes: int) -> str:
@@ -52,12 +53,12 @@ def render_status(process: Process) -> bytes:
         f"Threads:\t{process.threads}",
     ]
     process.vm_peak = max(vm_size, process.vm_peak)
-    return ("\n".join(lines) + "\n").encode()
+    return encode("\n".join(lines) + "\n")
 
 
 def render_comm(process: Process) -> bytes:
-    return f"{process.comm}\n".encode()
+    return encode(f"{process.comm}\n")
 
 
 def render_cmdline(process: Process) -> bytes:
-    return b"".join(arg.encode() + b"\0" for arg in process.cmdline)
+    return b"".join(encode(arg) + b"\0" for arg in process.cmdline)
