@@ -273,3 +273,23 @@ def machine() -> dict[str, object]:
         "python": sys.version.split()[0],
         "loadavg": os.getloadavg()[0],
     }
+
+
+def run_guarded(prog: str, body: Callable[[], None]) -> int | None:
+    """Run ``body``; on Ctrl-C, SIGTERM/SIGHUP or a failure say so and return an exit status.
+
+    Returns None when ``body`` finished.  Every child is torn down by the
+    ``Cleanup`` contexts inside ``body`` before this reports.
+    """
+    try:
+        body()
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted; everything was torn down", file=sys.stderr)
+        return 130
+    except Interrupted as signal_name:
+        print(f"{prog}: {signal_name}; everything was torn down", file=sys.stderr)
+        return 143
+    except (RuntimeError, OSError, LookupError, subprocess.SubprocessError) as error:
+        print(f"{prog}: {error} (everything was torn down)", file=sys.stderr)
+        return 1
+    return None

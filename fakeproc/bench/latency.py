@@ -29,13 +29,13 @@ from pathlib import Path
 from .common import (
     REPO,
     Cleanup,
-    Interrupted,
     dump_json,
     end_group,
     ensure_matplotlib,
     fakeproc_daemon,
     find_comm,
     machine,
+    run_guarded,
     scheduling_noise,
     spawn,
     target,
@@ -274,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     runs: list[Run] = []
     began = time.monotonic()
     noise = [scheduling_noise()]
-    try:
+    def collect() -> None:
         # Interleave modes and N within each sample so slow drifts of the machine hit all alike.
         for sample in range(args.nsamples):
             for count in counts:
@@ -284,15 +284,10 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"  {mode:<4} N={count} sample {sample + 1}/{args.nsamples}: "
                           f"{run.ops} ops, opmax {run.opmax_us:.0f} us, mean {run.mean_us:.1f} us, "
                           f"{run.vmas} VMAs", file=sys.stderr, flush=True)
-    except KeyboardInterrupt:
-        print("bench-latency: interrupted; everything was torn down", file=sys.stderr)
-        return 130
-    except Interrupted as signal_name:
-        print(f"bench-latency: {signal_name}; everything was torn down", file=sys.stderr)
-        return 143
-    except (RuntimeError, OSError, LookupError, subprocess.SubprocessError) as error:
-        print(f"bench-latency: {error} (everything was torn down)", file=sys.stderr)
-        return 1
+
+    status = run_guarded("bench-latency", collect)
+    if status is not None:
+        return status
     noise.append(scheduling_noise())
     summary = summarize(runs, modes, counts)
     summary.update({

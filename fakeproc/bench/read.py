@@ -37,14 +37,13 @@ from ..mm.ops import MapFlags
 from ..mm.vma import PAGE_SIZE, VmFlags
 from ..mm.walk import LockMode
 from ..population import clone_real_process
-from ..procfs.maps import MapsOps
 from ..process import ProcessTable
+from ..procfs.maps import MapsOps
 from ..sched import Preempter, parse_policy
 from ..seqfile import SeqFile
 from .common import (
     REPO,
     Cleanup,
-    Interrupted,
     Daemon,
     best_of,
     dump_json,
@@ -52,6 +51,7 @@ from .common import (
     fakeproc_daemon,
     loglog_slope,
     machine,
+    run_guarded,
     spawn,
     target,
     time_read,
@@ -265,8 +265,10 @@ def main(argv: list[str] | None = None) -> int:
     options = ["--population", "empty", "--lock-mode", args.lock_mode]
     if args.preempt:
         options += ["--preempt", args.preempt]
-    rows = []
-    try:
+    rows: list[dict[str, object]] = []
+    model: list[dict[str, object]] = []
+
+    def collect() -> None:
         binary = build_helper(args.build)
         with Cleanup() as cleanup:
             floor = Daemon(cleanup, cleanup.workdir("fakeproc-bench-floor-"), [sys.executable, "-m", "fakeproc.bench.floor"])
@@ -277,18 +279,13 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append(row)
                 print(f"  {row['vmas']} VMAs: mount {row['mount_s'] * 1e3:.1f} ms, kernel {row['kernel_s'] * 1e3:.2f} ms, "
                       f"floor {row['floor_s'] * 1e3:.1f} ms", file=sys.stderr, flush=True)
-        model = [model_ops_per_second(args.model_ops, args.preempt)]
+        model.append(model_ops_per_second(args.model_ops, args.preempt))
         if args.preempt != "never":
             model.append(model_ops_per_second(args.model_ops, "never"))
-    except KeyboardInterrupt:
-        print("bench-read: interrupted; everything was torn down", file=sys.stderr)
-        return 130
-    except Interrupted as signal_name:
-        print(f"bench-read: {signal_name}; everything was torn down", file=sys.stderr)
-        return 143
-    except (RuntimeError, OSError, LookupError, subprocess.SubprocessError) as error:
-        print(f"bench-read: {error} (everything was torn down)", file=sys.stderr)
-        return 1
+
+    status = run_guarded("bench-read", collect)
+    if status is not None:
+        return status
     rows.sort(key=lambda row: row["vmas"])  # type: ignore[arg-type, return-value]
     largest = rows[-1]
     slope = loglog_slope([row["vmas"] for row in rows], [row["mount_s"] for row in rows])  # type: ignore[misc]
