@@ -88,11 +88,11 @@ def demo_layout(process: Process) -> None:
     vmas.append(_anon(0x7F7AFD4A6000, 2, "r-x", "[vdso]"))
     vmas += _segments(ldso, 0x7F7AFD4A8000, [(1, "r--"), (38, "r-x"), (10, "r--"), (2, "r--"), (2, "rw-")])
     stack = _anon(0x7FFC7E488000, 33, "rw-", "[stack]")
-    stack.flags |= VmFlags.GROWSDOWN
+    stack.set_flags(stack.flags | VmFlags.GROWSDOWN)
     vmas.append(stack)
     for vma in vmas:
         if vma.name in ("[vvar]", "[vvar_vclock]", "[vdso]"):
-            vma.flags |= VmFlags.DONTEXPAND | VmFlags.PFNMAP
+            vma.set_flags(vma.flags | VmFlags.DONTEXPAND | VmFlags.PFNMAP)
         process.mm.install(vma)
     process.mm.mmap_base = 0x7F7AFD4D5000
     process.cmdline = ["/usr/bin/bash", "--login"]

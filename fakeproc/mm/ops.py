@@ -287,7 +287,7 @@ class Transaction:
         """Give ``[start, end)`` of ``vma`` new flags, merging or splitting (``vma_modify_flags``)."""
         await self.lock(vma)
         probe = vma.copy(start, end)
-        probe.flags = flags
+        probe.set_flags(flags)
         prev, next_ = self.merge_candidates(vma, probe)
         if prev is not None or next_ is not None:
             if start == vma.start and end == vma.end:
@@ -684,7 +684,9 @@ async def _move_vma(tx: Transaction, old: int, old_len: int, new_len: int, new_a
     vma = mm.tree.lookup(old)
     assert vma is not None
     copy = vma.copy(new_addr, new_addr + new_len)
-    copy.pgoff = new_addr >> PAGE_SHIFT if vma.is_anonymous and vma.anon_vma is None else vma.pgoff_at(old)
+    # A never-faulted anonymous VMA takes its new address as pgoff, so it can merge there.
+    fresh_anon = vma.is_anonymous and vma.anon_vma is None
+    copy.set_range(copy.start, copy.end, new_addr >> PAGE_SHIFT if fresh_anon else vma.pgoff_at(old))
     moved = list(mm.resident.irange(old, old + old_len, inclusive=(True, False)))
     new = await tx.map_new_range(copy)
     tx.drop_pages(old, old + old_len)

@@ -97,7 +97,9 @@ class Vma:
     Lock state (see :mod:`fakeproc.mm.locks`): ``lock_seq`` equals the mm's odd
     write sequence while the VMA is write-locked; ``readers`` counts read
     locks; ``detached`` is set once the VMA has left the tree for good.
-    ``line`` caches the rendered maps line and is cleared by every change.
+    ``line`` is a cache owned by the maps renderer, which the model only
+    clears: every change of what maps shows goes through :meth:`set_range`
+    or :meth:`set_flags`, never a bare assignment.
     """
 
     __slots__ = (
