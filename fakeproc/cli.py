@@ -7,8 +7,9 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import trio
 
@@ -20,27 +21,19 @@ from .sched import Preempter, parse_policy
 from .workloads import WORKLOAD_FORMS, parse_workload
 
 PROG = "fakeproc"
+T = TypeVar("T")
 
 
-def _lock_mode(text: str) -> LockMode:
-    try:
-        return LockMode.parse(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
+def _argument(parse: Callable[[str], T]) -> Callable[[str], T]:
+    """An argparse ``type=`` from a parser that raises ValueError with a readable message."""
 
+    def convert(text: str) -> T:
+        try:
+            return parse(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
 
-def _policy(text: str):  # type: ignore[no-untyped-def]
-    try:
-        return parse_policy(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-
-
-def _workload(text: str):  # type: ignore[no-untyped-def]
-    try:
-        return parse_workload(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
+    return convert
 
 
 def add_mount_arguments(parser: argparse.ArgumentParser) -> None:
@@ -49,11 +42,11 @@ def add_mount_arguments(parser: argparse.ArgumentParser) -> None:
                         help="processes to start with (default: demo)")
     parser.add_argument("--clone", type=int, action="append", default=[], metavar="PID",
                         help="copy a real process's maps into a new simulated one (repeatable)")
-    parser.add_argument("--lock-mode", type=_lock_mode, default=LockMode.VMA,
+    parser.add_argument("--lock-mode", type=_argument(LockMode.parse), default=LockMode.VMA,
                         help="how maps readers lock: mmap, vma (default), vma-nogapcheck, nolock")
-    parser.add_argument("--preempt", type=_policy, default=None,
+    parser.add_argument("--preempt", type=_argument(parse_policy), default=None,
                         help="preemption policy: slice[:USEC] (default slice:50), always, never, random:SEED[:P]")
-    parser.add_argument("--workload", type=_workload, action="append", default=[],
+    parser.add_argument("--workload", type=_argument(parse_workload), action="append", default=[],
                         help=f"start a workload process (repeatable): {WORKLOAD_FORMS}")
     parser.add_argument("--ready-file", type=Path, help="write this file once the mount is usable")
     parser.add_argument("--stats-file", type=Path,
