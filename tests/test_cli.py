@@ -141,3 +141,22 @@ def test_debug_logs_each_request(tmp_path: Path) -> None:
     log = mount.log.read_text()
     for request in ("readdir inode=1", "lookup parent=1 name='ctl'", "open inode=2", "write fh=", "read fh="):
         assert request in log, request
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--lock-mode", "rcu", "lock mode 'rcu' is not one of"),
+    ("--preempt", "slice:abc", "preemption policy 'slice:abc'"),
+    ("--workload", "toggler:twist", "workload 'toggler:twist'"),
+])
+def test_bad_mount_options_are_usage_errors(tmp_path: Path, option: str, value: str, message: str) -> None:
+    result = subprocess.run([sys.executable, str(REPO / "mount.py"), str(tmp_path), option, value],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2 and message in result.stderr
+    assert not is_mounted(tmp_path)
+
+
+def test_clone_of_a_missing_pid_is_one_clear_line(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, str(REPO / "mount.py"), str(tmp_path), "--clone", "4194304"],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 1 and result.stderr == "fakeproc: no real process 4194304\n"
+    assert not is_mounted(tmp_path)

@@ -166,3 +166,17 @@ def test_scanpid_stops_when_process_goes(demo_mount: Mount) -> None:
         if scanner.poll() is None:
             scanner.kill()
             scanner.wait(timeout=10)
+
+
+@pytest.mark.fuse
+def test_plain_shell_redirection(demo_mount: Mount) -> None:
+    """`echo cmd > ctl` opens with O_TRUNC; it must work like a write on an open fd."""
+    script = f"""
+set -e
+echo 'spawn redirected' > {demo_mount.path}/ctl
+echo 'mmap 0x100000000 0x1000 r-- private,anonymous,fixed' > {demo_mount.path}/1002/ctl
+if echo 'munmap 0x1001 1' > {demo_mount.path}/1002/ctl 2>/dev/null; then exit 3; fi
+"""
+    result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert (demo_mount.path / "1002" / "maps").read_text().startswith("100000000-100001000 r--p ")
