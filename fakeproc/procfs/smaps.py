@@ -9,6 +9,7 @@ simulated page is mapped once, so Pss equals Rss.
 from __future__ import annotations
 
 import errno
+import functools
 from dataclasses import dataclass, fields
 
 from ..errors import SyscallError
@@ -67,6 +68,19 @@ def vma_usage(mm: MemoryManager, vma: Vma) -> MemoryUsage:
     return MemoryUsage(rss=rss, file=rss)
 
 
+@functools.cache
+def host_has_protection_keys() -> bool:
+    """Whether the host kernel prints ``ProtectionKey`` in smaps (x86 ``arch_pkeys_enabled``: the ospke CPU flag).
+
+    smaps follows the machine it is compared with; read once, the CPU cannot change under a running daemon.
+    """
+    try:
+        with open("/proc/cpuinfo", "rb") as cpuinfo:
+            return any(line.startswith(b"flags") and b" ospke" in line for line in cpuinfo)
+    except OSError:
+        return False
+
+
 def _kb(label: str, nbytes: int) -> str:
     return f"{label:<16}{nbytes >> 10:8d} kB\n"
 
@@ -106,7 +120,8 @@ def format_smaps_record(mm: MemoryManager, vma: Vma) -> str:
         _kb("KernelPageSize:", 4096),
         _kb("MMUPageSize:", 4096),
         *_usage_lines(vma_usage(mm, vma), rollup=False),
-        "THPeligible:    0\n",
+        f"THPeligible:    {0:8d}\n",
+        *([f"ProtectionKey:  {0:8d}\n"] if host_has_protection_keys() else []),
         "VmFlags: " + "".join(f"{name} " for bit, name in _MNEMONICS if vma.flags & bit) + "\n",
     ]
     return "".join(lines)
