@@ -66,7 +66,7 @@ def build_table(args: argparse.Namespace) -> ProcessTable:
 
 
 def run_mount(args: argparse.Namespace) -> int:
-    from .server import FuseUnavailable, serve
+    from .fuse.server import FuseUnavailable, serve
 
     mountpoint = os.path.abspath(args.mountpoint)
     if clear_stale_mount(mountpoint):

@@ -15,8 +15,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from .errors import SyscallError
-from .mm import ops
-from .mm.ops import MapFlags, MremapFlags
+from .mm import syscalls
+from .mm.syscalls import MapFlags, MremapFlags
 from .mm.vma import MappedFile, Vma, VmFlags, prot_from_text
 from .mm.walk import LockMode
 from .population import LAYOUTS, clone_real_process
@@ -191,17 +191,17 @@ def process_commands(process: Process) -> CommandSet:
                 raise _invalid("an anonymous mapping takes no PATH")
             offset = parse_number(words[6], "OFFSET")
             file = _mapped_file(words[5])
-        return f"{await ops.mmap(mm, addr, length, prot, flags, file, offset):#x}"
+        return f"{await syscalls.mmap(mm, addr, length, prot, flags, file, offset):#x}"
 
     async def munmap(words: list[str]) -> str:
         _arity(words, 2, 2, "munmap ADDR LEN")
-        await ops.munmap(mm, parse_number(words[1], "ADDR"), parse_number(words[2], "LEN"))
+        await syscalls.munmap(mm, parse_number(words[1], "ADDR"), parse_number(words[2], "LEN"))
         return "0"
 
     async def mprotect(words: list[str]) -> str:
         _arity(words, 3, 3, "mprotect ADDR LEN PROT")
         addr, length = parse_number(words[1], "ADDR"), parse_number(words[2], "LEN")
-        await ops.mprotect(mm, addr, length, parse_prot(words[3]))
+        await syscalls.mprotect(mm, addr, length, parse_prot(words[3]))
         return "0"
 
     async def mremap(words: list[str]) -> str:
@@ -209,7 +209,7 @@ def process_commands(process: Process) -> CommandSet:
         old, old_len, new_len = (parse_number(word, what) for word, what in zip(words[1:4], ("OLD", "OLDLEN", "NEWLEN")))
         flags = _mremap_flags(words[4]) if len(words) > 4 else MremapFlags.NONE
         new_addr = parse_number(words[5], "NEWADDR") if len(words) > 5 else 0
-        return f"{await ops.mremap(mm, old, old_len, new_len, flags, new_addr):#x}"
+        return f"{await syscalls.mremap(mm, old, old_len, new_len, flags, new_addr):#x}"
 
     async def query(words: list[str]) -> str:
         _arity(words, 1, 2, "query ADDR [FLAGS]")
@@ -223,7 +223,7 @@ def process_commands(process: Process) -> CommandSet:
 
     async def touch(words: list[str]) -> str:
         _arity(words, 2, 2, "touch ADDR LEN")
-        await ops.touch(mm, parse_number(words[1], "ADDR"), parse_number(words[2], "LEN"))
+        await syscalls.touch(mm, parse_number(words[1], "ADDR"), parse_number(words[2], "LEN"))
         return "0"
 
     return CommandSet(

@@ -74,7 +74,7 @@ class RandomPolicy(Policy):
     """Yield with probability ``p``, from a generator seeded with ``seed``.
 
     With trio's own scheduling made deterministic (see
-    :func:`fakeproc.oracle.seed_trio`), the same seed gives the same
+    :func:`fakeproc.lab.oracle.seed_trio`), the same seed gives the same
     interleaving.
     """
 

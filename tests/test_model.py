@@ -1,4 +1,4 @@
-"""fakeproc.mm.ops against a page-granular reference model (hypothesis state machine).
+"""fakeproc.mm.syscalls against a page-granular reference model (hypothesis state machine).
 
 The reference knows, for every mapped page, what maps shows of it:
 ``(prot, shared, backing, file page offset)``, plus whether its mapping
@@ -36,9 +36,10 @@ from hypothesis import HealthCheck, event, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from fakeproc.errors import SyscallError
-from fakeproc.mm import ops
+from fakeproc.mm import syscalls
 from fakeproc.mm.mm import MMAP_MIN_ADDR, TASK_SIZE, MemoryManager
-from fakeproc.mm.ops import MapFlags, MremapFlags, can_merge
+from fakeproc.mm.merge import can_merge
+from fakeproc.mm.syscalls import MapFlags, MremapFlags
 from fakeproc.mm.vma import PAGE_SIZE, MappedFile, VmFlags, prot_from_text, prot_to_text
 from fakeproc.sched import NeverPolicy, Preempter
 
@@ -231,7 +232,7 @@ class ModelMachine(RuleBasedStateMachine):
         result = self.run(
             f"mmap {addr:#x} {length:#x} {prot} {kind} {mode} offset={offset:#x}",
             expected,
-            lambda mm: ops.mmap(mm, addr, length, prot_from_text(prot), flags, file, offset),
+            lambda mm: syscalls.mmap(mm, addr, length, prot_from_text(prot), flags, file, offset),
         )
         if isinstance(result, Err):
             self.settle()
@@ -302,7 +303,7 @@ class ModelMachine(RuleBasedStateMachine):
         result = self.run(
             f"munmap {addr:#x} {length:#x}",
             expected,
-            lambda mm: _zero(ops.munmap(mm, addr, length)),
+            lambda mm: _zero(syscalls.munmap(mm, addr, length)),
         )
         if result == 0:
             self.unmap(page, pages_of(length))
@@ -333,7 +334,7 @@ class ModelMachine(RuleBasedStateMachine):
         self.run(
             f"mprotect {addr:#x} {length:#x} {prot}",
             expected,
-            lambda mm: _zero(ops.mprotect(mm, addr, length, prot_from_text(prot))),
+            lambda mm: _zero(syscalls.mprotect(mm, addr, length, prot_from_text(prot))),
         )
         for target, page_now in changed:
             self.pages[target] = page_now
@@ -384,7 +385,7 @@ class ModelMachine(RuleBasedStateMachine):
         result = self.run(
             f"mremap {old:#x} {old_len:#x} {new_len:#x} {flag_text or '-'} {new_addr:#x}",
             expected,
-            lambda mm: ops.mremap(mm, old, old_len, new_len, flags, new_addr),
+            lambda mm: syscalls.mremap(mm, old, old_len, new_len, flags, new_addr),
         )
         if not isinstance(result, Err):
             event(f"mremap ok: {getattr(effects, '__name__', '?')}")
@@ -510,7 +511,7 @@ class ModelMachine(RuleBasedStateMachine):
             expected = Err(errno.EFAULT)
         else:
             expected = 0
-        self.run(f"touch {addr:#x} {length:#x}", expected, lambda mm: _zero(ops.touch(mm, addr, length)))
+        self.run(f"touch {addr:#x} {length:#x}", expected, lambda mm: _zero(syscalls.touch(mm, addr, length)))
         self.settle()
 
     @rule(data=st.data())
@@ -521,7 +522,7 @@ class ModelMachine(RuleBasedStateMachine):
             return
         vma = data.draw(st.sampled_from(vmas), label="vma")
         start, length = vma.start, vma.end - vma.start
-        self.run(f"touch {start:#x} {length:#x}", 0, lambda mm: _zero(ops.touch(mm, start, length)))
+        self.run(f"touch {start:#x} {length:#x}", 0, lambda mm: _zero(syscalls.touch(mm, start, length)))
         self.settle()
 
     # -- invariants ------------------------------------------------------------------------
@@ -637,16 +638,16 @@ async def test_dontunmap_source_may_stay_apart_from_a_neighbour_it_now_fits() ->
     base = ARENA * P
     rw = prot_from_text("rw-")
     fixed = MapFlags.PRIVATE | MapFlags.ANONYMOUS | MapFlags.FIXED
-    await ops.mmap(mm, base, P, rw, fixed)
-    await ops.touch(mm, base, P)
-    await ops.mmap(mm, base + 2 * P, P, rw, fixed)
-    await ops.touch(mm, base + 2 * P, P)
+    await syscalls.mmap(mm, base, P, rw, fixed)
+    await syscalls.touch(mm, base, P)
+    await syscalls.mmap(mm, base + 2 * P, P, rw, fixed)
+    await syscalls.touch(mm, base + 2 * P, P)
     # Faulted apart: two anon_vmas, so filling the gap joins prev only (fact 2.2).
-    await ops.mmap(mm, base + P, P, rw, fixed)
+    await syscalls.mmap(mm, base + P, P, rw, fixed)
     low, high = mm.vmas()
     assert (low.start, low.end, high.start) == (base, base + 2 * P, base + 2 * P)
     assert not can_merge(low, high)
-    moved = await ops.mremap(mm, base + 2 * P, P, P, MremapFlags.MAYMOVE | MremapFlags.FIXED | MremapFlags.DONTUNMAP, base + 10 * P)
+    moved = await syscalls.mremap(mm, base + 2 * P, P, P, MremapFlags.MAYMOVE | MremapFlags.FIXED | MremapFlags.DONTUNMAP, base + 10 * P)
     assert moved == base + 10 * P
     low, high, dest = mm.vmas()
     assert high.start == base + 2 * P and high.anon_vma is None and dest.anon_vma is not None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from fakeproc.mm.walk import LockMode
-from fakeproc.oracle import History, check_read, read_whole, run_race
+from fakeproc.lab.oracle import History, check_read, read_whole, run_race
 from fakeproc.population import many_layout
 from fakeproc.process import ProcessTable
 from fakeproc.procfs.maps import PageWindow

@@ -6,7 +6,7 @@ best of ``--runs`` reads that do what ``cat`` does (128 KiB ``read`` calls):
 
 (a) ``MNT/<clone>/maps``: the daemon's clone of the helper (``clone PID`` on MNT/ctl);
 (b) ``/proc/<helper>/maps``: the real kernel;
-(c) a file of the same length on the floor filesystem (fakeproc.bench.floor),
+(c) a file of the same length on the floor filesystem (fakeproc.fuse.floor),
     which returns constant 4 KiB pages: what any pyfuse3 file costs.
 
 It also times (d), the same clone read in-process through SeqFile with no
@@ -31,9 +31,9 @@ from pathlib import Path
 
 import trio
 
-from ..mm import ops
+from ..mm import syscalls
 from ..mm.mm import MemoryManager
-from ..mm.ops import MapFlags
+from ..mm.syscalls import MapFlags
 from ..mm.vma import PAGE_SIZE, VmFlags
 from ..mm.walk import LockMode
 from ..population import clone_real_process
@@ -127,7 +127,7 @@ def model_ops_per_second(count: int, preempt: str | None, seed: int = 0) -> dict
 
     async def run() -> dict[str, object]:
         mm = MemoryManager(Preempter(parse_policy(preempt) if preempt else None))
-        base = await ops.mmap(mm, 0, REGION_SIZE, VmFlags.READ | VmFlags.WRITE, MapFlags.PRIVATE | MapFlags.ANONYMOUS)
+        base = await syscalls.mmap(mm, 0, REGION_SIZE, VmFlags.READ | VmFlags.WRITE, MapFlags.PRIVATE | MapFlags.ANONYMOUS)
         rng = random.Random(seed)
         pages = REGION_SIZE // PAGE_SIZE
         mapped = set(range(pages))
@@ -138,10 +138,10 @@ def model_ops_per_second(count: int, preempt: str | None, seed: int = 0) -> dict
             page = rng.randrange(pages)
             addr = base + page * PAGE_SIZE
             if page in mapped:
-                await ops.munmap(mm, addr, PAGE_SIZE)
+                await syscalls.munmap(mm, addr, PAGE_SIZE)
                 mapped.discard(page)
             else:
-                await ops.mmap(mm, addr, PAGE_SIZE, prot, fixed)
+                await syscalls.mmap(mm, addr, PAGE_SIZE, prot, fixed)
                 mapped.add(page)
         seconds = time.perf_counter() - began
         return {"ops": count, "seconds": round(seconds, 4), "ops_per_s": round(count / seconds),
@@ -271,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     def collect() -> None:
         binary = build_helper(args.build)
         with Cleanup() as cleanup:
-            floor = Daemon(cleanup, cleanup.workdir("fakeproc-bench-floor-"), [sys.executable, "-m", "fakeproc.bench.floor"])
+            floor = Daemon(cleanup, cleanup.workdir("fakeproc-bench-floor-"), [sys.executable, "-m", "fakeproc.fuse.floor"])
             daemon = fakeproc_daemon(cleanup, cleanup.workdir("fakeproc-bench-read-"), options)
             # Largest first, into the fresh daemon, so its RSS growth is all the clone's.
             for index, count in enumerate(sizes):

@@ -2,7 +2,7 @@
 
 It ties together the VMA tree, ``mmap_lock``, the write sequence, the per-VMA
 locks and the preemption points.  Writers change it through
-:meth:`MemoryManager.transaction` (see :mod:`fakeproc.mm.ops`); readers walk it
+:meth:`MemoryManager.transaction` (see :mod:`fakeproc.mm.syscalls`); readers walk it
 through :mod:`fakeproc.mm.walk`.
 """
 

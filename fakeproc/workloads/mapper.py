@@ -8,8 +8,8 @@ from array import array
 
 import trio
 
-from ..mm import ops
-from ..mm.ops import MapFlags
+from ..mm import syscalls
+from ..mm.syscalls import MapFlags
 from ..mm.vma import PAGE_SIZE, VmFlags
 from ..process import Process
 from .base import Workload
@@ -36,7 +36,7 @@ class Mapper(Workload):
 
     async def setup(self, process: Process) -> None:
         flags = MapFlags.PRIVATE | MapFlags.ANONYMOUS
-        self.base = await ops.mmap(process.mm, 0, REGION_SIZE, VmFlags.READ | VmFlags.WRITE, flags)
+        self.base = await syscalls.mmap(process.mm, 0, REGION_SIZE, VmFlags.READ | VmFlags.WRITE, flags)
         self.mapped = set(range(REGION_SIZE // PAGE_SIZE))
 
     async def cycle(self, process: Process) -> None:
@@ -44,11 +44,11 @@ class Mapper(Workload):
         addr = self.base + page * PAGE_SIZE
         began = time.perf_counter_ns()
         if page in self.mapped:
-            await ops.munmap(process.mm, addr, PAGE_SIZE)
+            await syscalls.munmap(process.mm, addr, PAGE_SIZE)
             self.mapped.discard(page)
         else:
             flags = MapFlags.PRIVATE | MapFlags.ANONYMOUS | MapFlags.FIXED | MapFlags.POPULATE
-            await ops.mmap(process.mm, addr, PAGE_SIZE, VmFlags.READ | VmFlags.WRITE, flags)
+            await syscalls.mmap(process.mm, addr, PAGE_SIZE, VmFlags.READ | VmFlags.WRITE, flags)
             self.mapped.add(page)
         self.latencies_ns.append(time.perf_counter_ns() - began)
         if len(self.latencies_ns) > MAX_SAMPLES:

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import trio
 
-from ..mm import ops
+from ..mm import syscalls
 from ..mm.mm import MemoryManager
-from ..mm.ops import MapFlags
+from ..mm.syscalls import MapFlags
 from ..mm.vma import PAGE_SIZE, VmFlags
 from ..process import Process
 from .base import Workload
@@ -29,15 +29,15 @@ Step = Callable[[MemoryManager, int], Awaitable[object]]
 
 
 def _map(offset: int, pages: int, prot: VmFlags) -> Step:
-    return lambda mm, base: ops.mmap(mm, base + offset, pages * P, prot, FIXED)
+    return lambda mm, base: syscalls.mmap(mm, base + offset, pages * P, prot, FIXED)
 
 
 def _unmap(offset: int, pages: int) -> Step:
-    return lambda mm, base: ops.munmap(mm, base + offset, pages * P)
+    return lambda mm, base: syscalls.munmap(mm, base + offset, pages * P)
 
 
 def _protect(offset: int, pages: int, prot: VmFlags) -> Step:
-    return lambda mm, base: ops.mprotect(mm, base + offset, pages * P, prot)
+    return lambda mm, base: syscalls.mprotect(mm, base + offset, pages * P, prot)
 
 
 @dataclass(frozen=True)
@@ -86,11 +86,11 @@ class Scenario(Workload):
 
     async def setup(self, process: Process) -> None:
         mm = process.mm
-        region = await ops.mmap(mm, 0, (REGION_PAGES + 2) * P, VmFlags.EXEC, ANON)
+        region = await syscalls.mmap(mm, 0, (REGION_PAGES + 2) * P, VmFlags.EXEC, ANON)
         self.base = region + P
-        await ops.munmap(mm, self.base, REGION_PAGES * P)
+        await syscalls.munmap(mm, self.base, REGION_PAGES * P)
         for offset, pages, prot in self.case.layout:
-            await ops.mmap(mm, self.base + offset, pages * P, prot, FIXED)
+            await syscalls.mmap(mm, self.base + offset, pages * P, prot, FIXED)
 
     async def cycle(self, process: Process) -> None:
         await self.case.modify(process.mm, self.base)

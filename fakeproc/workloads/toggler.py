@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import trio
 
-from ..mm import ops
-from ..mm.ops import MapFlags, MremapFlags
+from ..mm import syscalls
+from ..mm.syscalls import MapFlags, MremapFlags
 from ..mm.vma import PAGE_SIZE, VmFlags
 from ..process import Process
 from ..procfs.maps import MapsOps
@@ -60,7 +60,7 @@ class Toggler(Workload):
     async def setup(self, process: Process) -> None:
         mm = process.mm
         for index in range(MAPPINGS):
-            await ops.mmap(mm, 0, PAGES * PAGE_SIZE, READ_WRITE if index % 2 else READ_ONLY, ANON)
+            await syscalls.mmap(mm, 0, PAGES * PAGE_SIZE, READ_WRITE if index % 2 else READ_ONLY, ANON)
         self.target = await page_boundary_vma_start(process)
         vma = mm.tree.lookup(self.target)
         assert vma is not None
@@ -69,17 +69,17 @@ class Toggler(Workload):
     async def cycle(self, process: Process) -> None:
         mm, target = process.mm, self.target
         if self.pattern == "split":
-            await ops.mmap(mm, target, PAGE_SIZE, PATCH_PROT, FIXED)
+            await syscalls.mmap(mm, target, PAGE_SIZE, PATCH_PROT, FIXED)
             await trio.sleep(0)
-            await ops.mmap(mm, target, PAGE_SIZE, self.prot, FIXED)
+            await syscalls.mmap(mm, target, PAGE_SIZE, self.prot, FIXED)
         elif self.pattern == "resize":
-            await ops.mremap(mm, target, PAGES * PAGE_SIZE, PAGE_SIZE)
+            await syscalls.mremap(mm, target, PAGES * PAGE_SIZE, PAGE_SIZE)
             await trio.sleep(0)
-            await ops.mremap(mm, target, PAGE_SIZE, PAGES * PAGE_SIZE)
+            await syscalls.mremap(mm, target, PAGE_SIZE, PAGES * PAGE_SIZE)
         else:
-            patch = await ops.mmap(mm, 0, PAGE_SIZE, PATCH_PROT, ANON)
-            await ops.mremap(mm, patch, PAGE_SIZE, PAGE_SIZE, MremapFlags.MAYMOVE | MremapFlags.FIXED, target)
+            patch = await syscalls.mmap(mm, 0, PAGE_SIZE, PATCH_PROT, ANON)
+            await syscalls.mremap(mm, patch, PAGE_SIZE, PAGE_SIZE, MremapFlags.MAYMOVE | MremapFlags.FIXED, target)
             await trio.sleep(0)
-            await ops.mmap(mm, target, PAGE_SIZE, self.prot, FIXED)
+            await syscalls.mmap(mm, target, PAGE_SIZE, self.prot, FIXED)
         self.cycles += 1
         await trio.sleep(0)

@@ -47,7 +47,8 @@ from kernel_facts import FACTS, Fact  # noqa: E402
 
 from fakeproc.ctl import process_commands  # noqa: E402
 from fakeproc.errors import SyscallError  # noqa: E402
-from fakeproc.mm import ops  # noqa: E402
+from fakeproc.mm import syscalls  # noqa: E402
+from fakeproc.mm.placement import page_align  # noqa: E402
 from fakeproc.mm.mm import MAX_MAP_COUNT  # noqa: E402
 from fakeproc.mm.vma import PAGE_SIZE, Vma, VmFlags, prot_to_text  # noqa: E402
 from fakeproc.process import ProcessTable  # noqa: E402
@@ -131,7 +132,7 @@ class Simulation:
         if not length:
             return "0"
         start = (ARENA + offset) & ~(P - 1)
-        end = ops.page_align(ARENA + offset + length)
+        end = page_align(ARENA + offset + length)
         for run_start, run_end in self._mapped_runs(start, end):
             await self.commands.run(f"touch {run_start:#x} {run_end - run_start:#x}")
             self.mm.check()
@@ -218,7 +219,7 @@ def compare_with_kernel(ops_: list[str], helper: str, arena_size: int = SMALL_AR
 
 
 class Recorder:
-    """Stands in for fakeproc.mm.ops while a workload runs, writing its calls as arena operations.
+    """Stands in for fakeproc.mm.syscalls while a workload runs, writing its calls as arena operations.
 
     ``mmap(NULL)`` (the kernel's choice) is placed at ``free`` instead, so
     that it stays inside the arena.
@@ -228,9 +229,9 @@ class Recorder:
         self.free = free
         self.ops: list[str] = []
 
-    async def mmap(self, mm: object, addr: int, length: int, prot: VmFlags, flags: ops.MapFlags) -> int:
+    async def mmap(self, mm: object, addr: int, length: int, prot: VmFlags, flags: syscalls.MapFlags) -> int:
         addr = addr or self.free
-        words = [flag.name.lower() for flag in ops.MapFlags if flag in flags and flag.name]
+        words = [flag.name.lower() for flag in syscalls.MapFlags if flag in flags and flag.name]
         self.ops.append(f"mmap {addr:#x} {length:#x} {prot_to_text(prot)} {','.join(words)}")
         return addr
 
@@ -242,15 +243,15 @@ class Recorder:
 
     async def mremap(
         self, mm: object, old: int, old_len: int, new_len: int,
-        flags: ops.MremapFlags = ops.MremapFlags.NONE, new_addr: int = 0,
+        flags: syscalls.MremapFlags = syscalls.MremapFlags.NONE, new_addr: int = 0,
     ) -> int:
-        words = ",".join(flag.name.lower() for flag in ops.MremapFlags if flag in flags and flag.name and flag.value)
+        words = ",".join(flag.name.lower() for flag in syscalls.MremapFlags if flag in flags and flag.name and flag.value)
         self.ops.append(f"mremap {old:#x} {old_len:#x} {new_len:#x} {words or '-'}" + (f" {new_addr:#x}" if new_addr else ""))
         return new_addr or old
 
     @contextmanager
     def patched(self) -> Iterator[Recorder]:
-        with mock.patch.multiple(ops, mmap=self.mmap, munmap=self.munmap, mprotect=self.mprotect, mremap=self.mremap):
+        with mock.patch.multiple(syscalls, mmap=self.mmap, munmap=self.munmap, mprotect=self.mprotect, mremap=self.mremap):
             yield self
 
 

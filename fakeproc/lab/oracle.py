@@ -21,13 +21,13 @@ from dataclasses import dataclass, field
 
 import trio
 
-from .mm.mm import MemoryManager
-from .mm.walk import LockMode
-from .process import Process, ProcessTable
-from .procfs.maps import GATE_VMA, MapsOps, PageWindow, format_maps_line
-from .sched import Preempter, RandomPolicy
-from .seqfile import PAGE_SIZE, SeqFile
-from .workloads import Workload
+from ..mm.mm import MemoryManager
+from ..mm.walk import LockMode
+from ..process import Process, ProcessTable
+from ..procfs.maps import GATE_VMA, MapsOps, PageWindow, format_maps_line
+from ..sched import Preempter, RandomPolicy
+from ..seqfile import PAGE_SIZE, SeqFile
+from ..workloads import Workload
 
 Ranges = list[tuple[int, int]]
 

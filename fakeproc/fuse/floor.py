@@ -4,7 +4,7 @@
 I/O, size 0 in ``stat``, at most one 4 KiB page per read request.  Reading
 it costs what any pyfuse3 file of that length costs, with no rendering.
 
-Usage: python -m fakeproc.bench.floor MNT [--ready-file F]   (SIGTERM or SIGINT unmounts)
+Usage: python -m fakeproc.fuse.floor MNT [--ready-file F]   (SIGTERM or SIGINT unmounts)
 """
 
 from __future__ import annotations

@@ -11,9 +11,9 @@ from pathlib import Path
 import pyfuse3
 import trio
 
-from .procfs.fs import ProcFs
-from .process import ProcessTable
-from .workloads import Workload, run_workload
+from .fs import ProcFs
+from ..process import ProcessTable
+from ..workloads import Workload, run_workload
 
 
 class FuseUnavailable(RuntimeError):

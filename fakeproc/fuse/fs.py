@@ -24,9 +24,9 @@ from ..ctl import ControlSession, process_commands, root_commands
 from ..errors import SyscallError
 from ..process import Process, ProcessTable
 from ..seqfile import SeqFile
-from .maps import MapsOps
-from .smaps import SmapsOps, SmapsRollupOps
-from .status import render_cmdline, render_comm, render_status
+from ..procfs.maps import MapsOps
+from ..procfs.smaps import SmapsOps, SmapsRollupOps
+from ..procfs.status import render_cmdline, render_comm, render_status
 
 log = logging.getLogger("fakeproc.fs")
 

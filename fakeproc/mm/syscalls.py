@@ -1,0 +1,396 @@
+"""mmap, munmap, mprotect, mremap and page faults: argument checks, then one transaction each.
+
+Each syscall checks its arguments in the kernel's order, so every failure has
+the real syscall's errno, then takes ``mmap_lock`` for write and applies its
+change through :class:`~.transaction.Transaction`.  The rules (merging,
+anon_vma reuse, VM_ACCOUNT, error order, max_map_count) follow Linux 6.18 as
+measured in tests/kdiff/KERNEL_FACTS.md; the function names in the
+docstrings are the kernel's.
+"""
+
+from __future__ import annotations
+
+import enum
+import errno
+import itertools
+
+from ..errors import SyscallError
+from .mm import MAX_MAP_COUNT, MMAP_MIN_ADDR, TASK_SIZE, MemoryManager
+from .placement import get_unmapped_area, in_task_range, mmap_address, page_align
+from .transaction import Transaction
+from .vma import MAY_MASK, PAGE_SHIFT, PAGE_SIZE, PROT_MASK, MappedFile, Vma, VmFlags
+
+
+class MapFlags(enum.Flag):
+    PRIVATE = enum.auto()
+    SHARED = enum.auto()
+    ANONYMOUS = enum.auto()
+    FIXED = enum.auto()
+    FIXED_NOREPLACE = enum.auto()
+    POPULATE = enum.auto()
+    GROWSDOWN = enum.auto()
+    NORESERVE = enum.auto()
+
+
+class MremapFlags(enum.Flag):
+    NONE = 0
+    MAYMOVE = enum.auto()
+    FIXED = enum.auto()
+    DONTUNMAP = enum.auto()
+
+
+#: Mappings mremap may neither grow nor DONTUNMAP.
+UNEXPANDABLE = VmFlags.DONTEXPAND | VmFlags.PFNMAP
+#: Shared anonymous memory is a deleted shmem file, as maps shows it.
+SHMEM_PATH = "/dev/zero (deleted)"
+_ULONG = (1 << 64) - 1
+
+_shmem_inodes = itertools.count(0x1000)
+
+
+# --------------------------------------------------------------------------
+# mmap
+
+
+def _round_hint(hint: int) -> int:
+    """``round_hint_to_min``."""
+    hint &= ~(PAGE_SIZE - 1)
+    return MMAP_MIN_ADDR if 0 < hint < MMAP_MIN_ADDR else hint
+
+
+def _vm_flags(prot: VmFlags, flags: MapFlags) -> VmFlags:
+    vm = prot | MAY_MASK
+    if flags & MapFlags.SHARED:
+        vm |= VmFlags.SHARED | VmFlags.MAYSHARE
+    if flags & MapFlags.GROWSDOWN:
+        vm |= VmFlags.GROWSDOWN
+    if flags & MapFlags.NORESERVE:
+        vm |= VmFlags.NORESERVE
+    if vm & (VmFlags.NORESERVE | VmFlags.SHARED | VmFlags.WRITE) == VmFlags.WRITE:
+        vm |= VmFlags.ACCOUNT
+    return vm
+
+
+def _check_map_type(flags: MapFlags, file: MappedFile | None) -> None:
+    """The ``MAP_TYPE`` switch of ``do_mmap``: exactly one of private and shared; growsdown only for private anon."""
+    kind = flags & (MapFlags.PRIVATE | MapFlags.SHARED)
+    if kind not in (MapFlags.PRIVATE, MapFlags.SHARED):
+        raise SyscallError(errno.EINVAL, "exactly one of private and shared is required")
+    if flags & MapFlags.GROWSDOWN and (kind == MapFlags.SHARED or file is not None):
+        raise SyscallError(errno.EINVAL, "growsdown needs a private anonymous mapping")
+
+
+def _backing(addr: int, flags: MapFlags, file: MappedFile | None, offset: int) -> tuple[MappedFile | None, int]:
+    """(file, pgoff) of a new mapping; shared anonymous memory is a fresh shmem file at pgoff 0."""
+    if file is not None:
+        return file, offset >> PAGE_SHIFT
+    if flags & MapFlags.SHARED:
+        return MappedFile(SHMEM_PATH, 0, 1, next(_shmem_inodes)), 0
+    return None, addr >> PAGE_SHIFT
+
+
+async def mmap(
+    mm: MemoryManager,
+    addr: int,
+    length: int,
+    prot: VmFlags,
+    flags: MapFlags,
+    file: MappedFile | None = None,
+    offset: int = 0,
+    name: str | None = None,
+) -> int:
+    """``mmap(2)``.  Returns the mapped address.
+
+    Errors in the kernel's order: EBADF (no file), EINVAL (length 0),
+    ENOMEM (map_count above the limit), the address checks, EEXIST
+    (fixed_noreplace), then the map type.
+    """
+    if offset < 0 or offset % PAGE_SIZE:
+        raise SyscallError(errno.EINVAL, "offset is not page aligned")
+    if not flags & MapFlags.ANONYMOUS and file is None:
+        raise SyscallError(errno.EBADF, "a file mapping needs a PATH (or the anonymous flag)")
+    if flags & MapFlags.ANONYMOUS:
+        file = None
+    if length == 0:
+        raise SyscallError(errno.EINVAL, "length is 0")
+    fixed = bool(flags & (MapFlags.FIXED | MapFlags.FIXED_NOREPLACE))
+    length = page_align(length)
+    if length > _ULONG:
+        raise SyscallError(errno.ENOMEM, "length exceeds the address space")
+    async with mm.write_locked():
+        if mm.map_count > MAX_MAP_COUNT:
+            raise SyscallError(errno.ENOMEM, f"more than max_map_count ({MAX_MAP_COUNT}) VMAs")
+        addr = mmap_address(mm, addr if fixed else _round_hint(addr), length, fixed)
+        if flags & MapFlags.FIXED_NOREPLACE and mm.tree.overlapping(addr, addr + length):
+            raise SyscallError(errno.EEXIST, f"{addr:#x}-{addr + length:#x} is already mapped")
+        _check_map_type(flags, file)
+        backing, pgoff = _backing(addr, flags, file, offset)
+        tx = Transaction(mm)
+        vma = await tx.map_new_range(Vma(addr, addr + length, _vm_flags(prot, flags), pgoff, backing, name))
+        if flags & MapFlags.POPULATE:
+            await tx.fault_in(vma, addr, addr + length)
+    return addr
+
+
+# --------------------------------------------------------------------------
+# munmap
+
+
+def _check_unmap_range(start: int, length: int) -> int:
+    """``do_vmi_munmap``'s argument checks; returns the page-aligned end."""
+    if start % PAGE_SIZE or start > TASK_SIZE or length > TASK_SIZE - start:
+        raise SyscallError(errno.EINVAL, "address is not page aligned or the range is beyond the address space")
+    end = start + page_align(length)
+    if end == start:
+        raise SyscallError(errno.EINVAL, "length is 0")
+    return end
+
+
+async def munmap(mm: MemoryManager, addr: int, length: int) -> None:
+    """``munmap(2)``: splits at both ends; the range may cover VMAs and holes."""
+    end = _check_unmap_range(addr, length)
+    async with mm.write_locked():
+        await Transaction(mm).unmap(addr, end)
+
+
+# --------------------------------------------------------------------------
+# mprotect
+
+
+def _mprotect_flags(vma: Vma, prot: VmFlags) -> VmFlags:
+    """The VMA's flags after mprotect, VM_ACCOUNT included (``mprotect_fixup``)."""
+    old = vma.flags
+    new = (old & ~PROT_MASK) | prot
+    if new == old:
+        return old
+    if new & VmFlags.WRITE:
+        if not old & (VmFlags.ACCOUNT | VmFlags.WRITE | VmFlags.SHARED | VmFlags.NORESERVE):
+            new |= VmFlags.ACCOUNT
+    elif old & VmFlags.ACCOUNT and vma.is_anonymous and vma.anon_vma is None:
+        new &= ~VmFlags.ACCOUNT
+    return new
+
+
+async def mprotect(mm: MemoryManager, addr: int, length: int, prot: VmFlags) -> None:
+    """``mprotect(2)``.  A hole inside the range fails with ENOMEM after the part before it changed."""
+    if addr < 0 or addr % PAGE_SIZE:
+        raise SyscallError(errno.EINVAL, "address is not page aligned")
+    if length < 0:
+        raise SyscallError(errno.ENOMEM, "negative length")
+    if length == 0:
+        return
+    end = addr + page_align(length)
+    if end > _ULONG:
+        raise SyscallError(errno.ENOMEM, "range wraps around")
+    async with mm.write_locked():
+        tx = Transaction(mm)
+        position = addr
+        while position < end:
+            vma = mm.tree.lookup(position)
+            if vma is None:
+                raise SyscallError(errno.ENOMEM, f"{position:#x} is not mapped")
+            new_flags = _mprotect_flags(vma, prot)
+            if (new_flags & PROT_MASK) & ~(new_flags >> 4):
+                raise SyscallError(errno.EACCES, "protection not allowed for this mapping")
+            piece_end = min(vma.end, end)
+            if new_flags != vma.flags:
+                await tx.modify_flags(vma, position, piece_end, new_flags)
+            position = piece_end
+
+
+# --------------------------------------------------------------------------
+# mremap
+
+
+def _check_remap_params(
+    mm: MemoryManager, old: int, old_len: int, new_len: int, flags: MremapFlags, new_addr: int
+) -> None:
+    """``check_mremap_params``: everything decided before the VMA is looked up."""
+    if old % PAGE_SIZE:
+        raise SyscallError(errno.EINVAL, "old address is not page aligned")
+    if new_len == 0 or new_len > TASK_SIZE:
+        raise SyscallError(errno.EINVAL, "new length is 0 or beyond the address space")
+    if not flags & (MremapFlags.FIXED | MremapFlags.DONTUNMAP):
+        return
+    if new_addr > TASK_SIZE - new_len or new_addr % PAGE_SIZE:
+        raise SyscallError(errno.EINVAL, "new address is not page aligned or beyond the address space")
+    if not flags & MremapFlags.MAYMOVE:
+        raise SyscallError(errno.EINVAL, "fixed and dontunmap need maymove")
+    if flags & MremapFlags.DONTUNMAP and old_len != new_len:
+        raise SyscallError(errno.EINVAL, "dontunmap cannot resize")
+    if new_addr < old + old_len and old < new_addr + new_len:
+        raise SyscallError(errno.EINVAL, "old and new ranges overlap")
+    if mm.map_count + 2 >= MAX_MAP_COUNT - 3:
+        raise SyscallError(errno.ENOMEM, f"a move could exceed max_map_count ({MAX_MAP_COUNT})")
+
+
+def _check_remap_vma(vma: Vma | None, old: int, old_len: int, new_len: int, flags: MremapFlags) -> Vma:
+    """``check_prep_vma``: what the VMA at OLD allows."""
+    if vma is None:
+        raise SyscallError(errno.EFAULT, f"{old:#x} is not mapped")
+    if new_len <= old_len and not flags & (MremapFlags.FIXED | MremapFlags.DONTUNMAP):
+        return vma  # stays in place: any range may shrink
+    if old_len == 0 and not vma.flags & (VmFlags.SHARED | VmFlags.MAYSHARE):
+        raise SyscallError(errno.EINVAL, "old length 0 duplicates only shared mappings")
+    if flags & MremapFlags.DONTUNMAP and vma.flags & UNEXPANDABLE:
+        raise SyscallError(errno.EINVAL, "dontunmap of a special mapping")
+    if min(old_len, new_len) > vma.end - old:
+        raise SyscallError(errno.EFAULT, "old range spans more than one mapping")
+    if new_len != old_len and vma.flags & UNEXPANDABLE:
+        raise SyscallError(errno.EFAULT, "special mapping cannot be resized")
+    return vma
+
+
+async def mremap(
+    mm: MemoryManager,
+    old: int,
+    old_len: int,
+    new_len: int,
+    flags: MremapFlags = MremapFlags.NONE,
+    new_addr: int = 0,
+) -> int:
+    """``mremap(2)``: shrink, grow in place, move (MAYMOVE, FIXED), DONTUNMAP, duplicate (old_len 0).
+
+    FIXED with equal lengths is a pure move, which may span several VMAs
+    and holes (Linux 6.17+).
+    """
+    if old < 0 or old_len < 0 or new_len < 0 or new_addr < 0:
+        raise SyscallError(errno.EINVAL, "negative argument")
+    old_len, new_len = page_align(old_len) & _ULONG, page_align(new_len) & _ULONG
+    _check_remap_params(mm, old, old_len, new_len, flags, new_addr)
+    async with mm.write_locked():
+        tx = Transaction(mm)
+        if flags & MremapFlags.FIXED and old_len == new_len:
+            return await _remap_move(tx, old, old_len, new_addr, flags)
+        vma = _check_remap_vma(mm.tree.lookup(old), old, old_len, new_len, flags)
+        if flags & (MremapFlags.FIXED | MremapFlags.DONTUNMAP):
+            return await _remap_to(tx, old, old_len, new_len, new_addr, flags)
+        return await _remap_at(tx, vma, old, old_len, new_len, flags)
+
+
+async def _remap_at(tx: Transaction, vma: Vma, old: int, old_len: int, new_len: int, flags: MremapFlags) -> int:
+    """``mremap_at``: same size, shrink, or grow (in place, else moved if allowed)."""
+    if new_len == old_len:
+        return old
+    if new_len < old_len:
+        await _shrink(tx, old, old_len, new_len)
+        return old
+    if old + old_len == vma.end and _expandable(tx.mm, vma, new_len - old_len):
+        extension = vma.copy(vma.end, vma.end + new_len - old_len)
+        await tx.map_new_range(extension)
+        return old
+    if not flags & MremapFlags.MAYMOVE:
+        raise SyscallError(errno.ENOMEM, "cannot grow in place and maymove not given")
+    return await _move_vma(tx, old, old_len, new_len, get_unmapped_area(tx.mm, 0, new_len), flags)
+
+
+def _expandable(mm: MemoryManager, vma: Vma, delta: int) -> bool:
+    """``vma_expandable``: the space after the VMA is free and inside the address space."""
+    end = vma.end + delta
+    return in_task_range(vma.start, end - vma.start) and not mm.tree.overlapping(vma.end, end)
+
+
+async def _shrink(tx: Transaction, old: int, old_len: int, new_len: int) -> None:
+    """``shrink_vma``: unmap the tail, which may cover several VMAs and holes."""
+    start = old + new_len
+    await tx.unmap(start, _check_unmap_range(start, old_len - new_len))
+
+
+async def _remap_to(
+    tx: Transaction, old: int, old_len: int, new_len: int, new_addr: int, flags: MremapFlags
+) -> int:
+    """``mremap_to``: clear a FIXED destination, shrink first if asked, then move."""
+    mm = tx.mm
+    if flags & MremapFlags.FIXED:
+        await tx.unmap(new_addr, new_addr + new_len)
+        if mm.tree.lookup(old) is None:
+            raise SyscallError(errno.EFAULT, f"{old:#x} was unmapped by the destination")
+    else:
+        new_addr = get_unmapped_area(mm, new_addr, new_len)
+    if new_len < old_len:
+        await _shrink(tx, old, old_len, new_len)
+        old_len = new_len
+    return await _move_vma(tx, old, old_len, new_len, new_addr, flags)
+
+
+async def _remap_move(tx: Transaction, start: int, length: int, new_addr: int, flags: MremapFlags) -> int:
+    """``remap_move``: move every VMA piece of ``[start, start+length)``, keeping the holes between them.
+
+    OLD itself must be mapped (EFAULT).  Each piece goes to ``new_addr``
+    plus its distance from ``start``; destination parts facing holes keep
+    what is there.  The walk resumes at the end the last VMA had when it was
+    found, since a moved piece may merge into a VMA of the range.
+    """
+    tree, end = tx.mm.tree, start + length
+    position, target, last_end = start, new_addr, start
+    result: int | None = None
+    while position < end and (found := tree.find(position)) is not None and found[0] < end:
+        vma_start, vma_end, vma = found
+        if result is None and vma_start > start:
+            raise SyscallError(errno.EFAULT, f"{start:#x} is not mapped")
+        addr = max(vma_start, start)
+        piece = min(end, vma_end) - addr
+        _check_remap_vma(vma, addr, piece, piece, flags)
+        gap = vma_start - last_end if result is not None else 0
+        moved = await _remap_to(tx, addr, piece, piece, target + gap, flags)
+        result = moved if result is None else result
+        target, position, last_end = moved + piece, vma_end, vma_end
+    if result is None:
+        raise SyscallError(errno.EFAULT, f"{start:#x} is not mapped")
+    return result
+
+
+async def _move_vma(tx: Transaction, old: int, old_len: int, new_len: int, new_addr: int, flags: MremapFlags) -> int:
+    """``move_vma``: copy the VMA to ``new_addr`` (merging there), move the pages, unmap the source.
+
+    A never-faulted anonymous VMA takes ``pgoff = new_addr`` (``copy_vma``)
+    so that it merges there like a fresh mapping; one with an anon_vma keeps
+    its pgoff and anon_vma.  With DONTUNMAP the source stays as it is
+    (VM_ACCOUNT included); moving all of it drops its anon_vma.
+    """
+    mm = tx.mm
+    if mm.map_count >= MAX_MAP_COUNT - 3:
+        raise SyscallError(errno.ENOMEM, f"a move could exceed max_map_count ({MAX_MAP_COUNT})")
+    vma = mm.tree.lookup(old)
+    assert vma is not None
+    copy = vma.copy(new_addr, new_addr + new_len)
+    # A never-faulted anonymous VMA takes its new address as pgoff, so it can merge there.
+    fresh_anon = vma.is_anonymous and vma.anon_vma is None
+    copy.set_range(copy.start, copy.end, new_addr >> PAGE_SHIFT if fresh_anon else vma.pgoff_at(old))
+    moved = list(mm.resident.irange(old, old + old_len, inclusive=(True, False)))
+    new = await tx.map_new_range(copy)
+    tx.drop_pages(old, old + old_len)
+    mm.resident.update(page - old + new_addr for page in moved)
+    if flags & MremapFlags.DONTUNMAP:
+        source = mm.tree.lookup(old)
+        if source is not None and source is not new and (source.start, source.end) == (old, old + old_len):
+            await tx.drop_anon_vma(source)
+    elif old_len:
+        await tx.unmap(old, old + old_len)
+    return new_addr
+
+
+# --------------------------------------------------------------------------
+# page faults
+
+
+async def touch(mm: MemoryManager, addr: int, length: int) -> None:
+    """Fault in every page of ``[addr, addr+length)`` (a write where the VMA allows it)."""
+    if addr < 0 or addr % PAGE_SIZE:
+        raise SyscallError(errno.EINVAL, "address is not page aligned")
+    if length <= 0:
+        raise SyscallError(errno.EINVAL, "length is 0")
+    end = addr + page_align(length)
+    async with mm.write_locked():
+        position = addr
+        pieces = []
+        for start, range_end, vma in mm.tree.overlapping(addr, end):
+            if start > position:
+                break
+            pieces.append((vma, max(start, addr), min(range_end, end)))
+            position = range_end
+        if position < end:
+            raise SyscallError(errno.EFAULT, f"{position:#x} is not mapped")
+        tx = Transaction(mm)
+        for vma, start, piece_end in pieces:
+            await tx.fault_in(vma, start, piece_end)
