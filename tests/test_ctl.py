@@ -6,13 +6,15 @@ import errno
 import os
 import subprocess
 import time
+from functools import partial
 
 import pytest
 import trio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fakeproc.ctl import ControlSession, process_commands, root_commands
+from fakeproc.calls import PROCESS_CALLS
+from fakeproc.ctl import process_session, root_session
 from fakeproc.errors import SyscallError
 from fakeproc.population import demo_layout
 from fakeproc.process import ProcessTable
@@ -38,8 +40,7 @@ def test_garbage_never_crashes_or_changes_state(data: bytes) -> None:
     demo_layout(process)
 
     async def main() -> None:
-        for commands in (process_commands(process), root_commands(table)):
-            session = ControlSession(commands, process)
+        for session in (process_session(process), root_session(table)):
             try:
                 await session.write(data.replace(b"\n", b" "))
             except SyscallError as error:
@@ -62,7 +63,7 @@ async def test_bad_lines_are_einval_and_change_nothing(line: bytes) -> None:
     process = table.spawn("victim")
     demo_layout(process)
     before = snapshot(table)
-    session = ControlSession(process_commands(process), process)
+    session = process_session(process)
     with pytest.raises(SyscallError) as failure:
         await session.write(line + b"\n")
     assert failure.value.errno == errno.EINVAL
@@ -74,7 +75,7 @@ async def test_bad_lines_are_einval_and_change_nothing(line: bytes) -> None:
 async def test_lines_run_in_order_and_stop_at_first_failure() -> None:
     table = ProcessTable()
     process = table.spawn("p")
-    session = ControlSession(process_commands(process), process)
+    session = process_session(process)
     with pytest.raises(SyscallError):
         await session.write(b"mmap 0 0x1000 r-- private,anonymous\nmunmap 0x1001 1\nmmap 0 0x1000 rw- private,anonymous\n")
     results = session.read(4096).decode().splitlines()
@@ -86,7 +87,7 @@ async def test_query_filters() -> None:
     table = ProcessTable()
     process = table.spawn("p")
     demo_layout(process)
-    run = process_commands(process).run
+    run = partial(PROCESS_CALLS.run, process)
     heap = next(v for v in process.mm.vmas() if v.name == "[heap]")
     assert (await run(f"query {heap.start:#x}")).endswith("[heap]")
     with pytest.raises(SyscallError) as failure:

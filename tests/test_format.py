@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import mmap
 import re
+from functools import partial
 
 import pytest
 import trio
 
-from fakeproc.ctl import process_commands
+from fakeproc.calls import PROCESS_CALLS
 from fakeproc.population import demo_layout, parse_maps_line
 from fakeproc.process import ProcessTable
 from fakeproc.procfs.maps import GATE_VMA, format_maps_line
@@ -40,7 +41,7 @@ def test_file_mapping_matches_kernel(prot: str, share: str) -> None:
 
     async def fake() -> str:
         process = ProcessTable().spawn("p")
-        run = process_commands(process).run
+        run = partial(PROCESS_CALLS.run, process)
         addr = int(await run(f"mmap 0 8192 {prot} {share} {path} 4096"), 16)
         return await run(f"query {addr:#x}")
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+from functools import partial
 
 import trio
 import trio.testing
 
-from fakeproc.ctl import process_commands
+from fakeproc.calls import PROCESS_CALLS
 from fakeproc.process import ProcessTable
 from fakeproc.procfs.smaps import SmapsOps, SmapsRollupOps
 from fakeproc.seqfile import SeqFile
@@ -41,7 +42,7 @@ async def read(ops: SmapsOps | SmapsRollupOps) -> str:
 
 async def test_rss_follows_touch_and_populate() -> None:
     process = ProcessTable().spawn("p")
-    run = process_commands(process).run
+    run = partial(PROCESS_CALLS.run, process)
     rw = int(await run("mmap 0 0x4000 rw- private,anonymous"), 16)
     ro = int(await run("mmap 0 0x2000 r-- private,anonymous,populate"), 16)
     await run(f"touch {rw + 0x1000:#x} 0x2000")
@@ -62,7 +63,7 @@ async def test_rss_follows_touch_and_populate() -> None:
 
 async def test_vmflags_line() -> None:
     process = ProcessTable().spawn("p")
-    run = process_commands(process).run
+    run = partial(PROCESS_CALLS.run, process)
     await run("mmap 0 0x1000 rw- private,anonymous")
     await run("mmap 0 0x1000 r-- shared,anonymous")
     text = await read(SmapsOps(process))
@@ -74,7 +75,7 @@ async def test_vmflags_line() -> None:
 async def test_smaps_holds_mmap_lock_for_the_whole_page() -> None:
     """Even in vma mode a writer waits while an smaps page is rendered."""
     process = ProcessTable().spawn("p")
-    run = process_commands(process).run
+    run = partial(PROCESS_CALLS.run, process)
     for _ in range(200):
         await run("mmap 0 0x1000 r-x private,anonymous")
         await run("mmap 0 0x1000 r-- private,anonymous")

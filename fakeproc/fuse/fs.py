@@ -20,7 +20,7 @@ from typing import Any, Protocol, TypeVar
 
 import pyfuse3
 
-from ..ctl import ControlSession, process_commands, root_commands
+from ..ctl import ControlSession, process_session, root_session
 from ..errors import SyscallError
 from ..process import Process, ProcessTable
 from ..seqfile import SeqFile
@@ -88,7 +88,7 @@ class ControlSource:
 
     nonseekable = True
 
-    def __init__(self, session: ControlSession) -> None:
+    def __init__(self, session: ControlSession[Any]) -> None:
         self.session = session
 
     async def read(self, offset: int, size: int) -> bytes:
@@ -114,7 +114,7 @@ class Entry:
 PROCESS_ENTRIES: tuple[Entry, ...] = (
     Entry("cmdline", 0o444, lambda process: TextSource(process, render_cmdline)),
     Entry("comm", 0o444, lambda process: TextSource(process, render_comm)),
-    Entry("ctl", 0o600, lambda process: ControlSource(ControlSession(process_commands(process), process))),
+    Entry("ctl", 0o600, lambda process: ControlSource(process_session(process))),
     Entry("maps", 0o444, lambda process: SeqSource(SeqFile(MapsOps(process)))),
     Entry("smaps", 0o444, lambda process: SeqSource(SeqFile(SmapsOps(process)))),
     Entry("smaps_rollup", 0o444, lambda process: SeqSource(SeqFile(SmapsRollupOps(process)))),
@@ -276,7 +276,7 @@ class ProcFs(pyfuse3.Operations):
         wants_write = flags & os.O_ACCMODE in (os.O_WRONLY, os.O_RDWR)
         if inode == ROOT_CTL_INODE:
             self._check_owner(ctx, self._uid)
-            source: OpenFile = ControlSource(ControlSession(root_commands(self.table)))
+            source: OpenFile = ControlSource(root_session(self.table))
         else:
             process, entry = self._resolve(inode)
             if entry is None:

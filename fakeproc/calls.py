@@ -1,0 +1,482 @@
+"""Every ctl command as a value: the one place the control vocabulary is written.
+
+``mmap 0 0x1000 rw- private,anonymous`` is ``Mmap(0, 0x1000, READ|WRITE,
+PRIVATE|ANONYMOUS)``.  A call type is one frozen dataclass registered in
+:data:`PROCESS_CALLS` (the words ``<mnt>/<pid>/ctl`` accepts; applied to a
+:class:`Process`) or :data:`ROOT_CALLS` (``<mnt>/ctl``; applied to the
+:class:`ProcessTable`).  It knows its words both ways: ``parse`` builds it,
+raising EINVAL with a readable message on anything malformed, and ``line``
+writes it back.  ``apply`` runs it and returns the result line's text.
+
+The ctl sessions, the CLI's subcommands and the workloads all go through
+these classes, so a new command is one class here.
+"""
+
+from __future__ import annotations
+
+import enum
+import errno
+import os
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Generic, TypeVar
+
+from .errors import SyscallError
+from .mm import syscalls
+from .mm.query import QueryFlags, query
+from .mm.syscalls import MapFlags, MremapFlags
+from .mm.vma import MappedFile, VmFlags, prot_from_text, prot_to_text
+from .mm.walk import LockMode
+from .population import LAYOUTS, clone_real_process
+from .procfs.maps import format_maps_line
+from .process import Process, ProcessTable
+
+Target = TypeVar("Target", Process, ProcessTable)
+FlagType = TypeVar("FlagType", bound=enum.Flag)
+
+_NUMBER = re.compile(r"(0[xX][0-9a-fA-F]+|[0-9]+)")
+_NAME = re.compile(r"[A-Za-z0-9_.:+-]{1,64}")
+_MAX_ULONG = (1 << 64) - 1
+
+
+# --------------------------------------------------------------------------
+# words
+
+
+def invalid(message: str) -> SyscallError:
+    """The error for a malformed line: EINVAL, like a syscall given a bad argument."""
+    return SyscallError(errno.EINVAL, message)
+
+
+def check_arity(words: Sequence[str], low: int, high: int, usage: str) -> None:
+    """EINVAL with the usage unless the command has ``low`` to ``high`` arguments."""
+    if not low <= len(words) - 1 <= high:
+        raise invalid(f"usage: {usage}")
+
+
+def parse_number(text: str, what: str) -> int:
+    """``0x`` hex or decimal, within an unsigned long."""
+    if not _NUMBER.fullmatch(text):
+        raise invalid(f"{what} must be 0x hex or decimal, not {text[:40]!r}")
+    value = int(text, 0) if text.lower().startswith("0x") else int(text, 10)
+    if value > _MAX_ULONG:
+        raise invalid(f"{what} {text[:40]} does not fit in an unsigned long")
+    return value
+
+
+def parse_prot(text: str) -> VmFlags:
+    try:
+        return prot_from_text(text)
+    except ValueError as error:
+        raise invalid(str(error)) from None
+
+
+class FlagWords(Generic[FlagType]):
+    """A flag type written as comma-separated lower-case member names (``private,anonymous``)."""
+
+    def __init__(self, flag_type: type[FlagType], none: str | None = None) -> None:
+        self.flag_type = flag_type
+        self.words = {flag.name.lower(): flag for flag in flag_type if flag.name and flag.value}
+        #: The word (if any) that stands for no flags at all.
+        self.none = none
+
+    def parse(self, text: str) -> FlagType:
+        if self.none is not None and text in (self.none, "0"):
+            return self.flag_type(0)
+        chosen = [word for word in text.split(",") if word]
+        if not chosen or any(word not in self.words for word in chosen):
+            raise invalid(f"FLAGS {text[:60]!r}: use comma-separated words from {', '.join(self.words)}")
+        flags = self.flag_type(0)
+        for word in chosen:
+            flags |= self.words[word]
+        return flags
+
+    def text(self, flags: FlagType) -> str:
+        names = [word for word, flag in self.words.items() if flag in flags]
+        return ",".join(names) if names else self.none or ""
+
+
+MAP_FLAGS = FlagWords(MapFlags)
+MREMAP_FLAGS = FlagWords(MremapFlags, none="-")
+QUERY_FLAGS = FlagWords(QueryFlags)
+
+
+def mapped_file(path: str) -> MappedFile:
+    """A file to map: the real file's device and inode, as the kernel would print them."""
+    try:
+        info = os.stat(path)
+    except OSError as error:
+        raise SyscallError(error.errno or errno.ENOENT, f"cannot map {path}: {error.strerror}") from None
+    return MappedFile(os.path.abspath(path), os.major(info.st_dev), os.minor(info.st_dev), info.st_ino)
+
+
+# --------------------------------------------------------------------------
+# call types and their registries
+
+
+@dataclass(frozen=True)
+class Argument:
+    """One word a call takes, as the CLI offers it; optional ones may be left off from the end."""
+
+    metavar: str
+    help: str
+    optional: bool = False
+
+
+class Call(ABC, Generic[Target]):
+    """One command line as a value.  Subclasses are frozen dataclasses whose fields are its arguments."""
+
+    #: The command word.
+    name: ClassVar[str]
+    #: One line for help texts.
+    summary: ClassVar[str]
+    #: The line's shape, as the EINVAL for a wrong number of words shows it.
+    usage: ClassVar[str]
+    #: The words after the command word, for the CLI.
+    arguments: ClassVar[tuple[Argument, ...]]
+
+    @classmethod
+    @abstractmethod
+    def parse(cls, words: Sequence[str]) -> Call[Target]:
+        """The call ``words`` (the command word first) spell; SyscallError(EINVAL) if they spell none."""
+
+    @abstractmethod
+    def line(self) -> str:
+        """The ctl line for this call: ``parse(call.line().split()) == call``."""
+
+    @abstractmethod
+    async def apply(self, target: Target) -> str:
+        """Run the call; the text of its result line (an address, a pid, ``0``...)."""
+
+
+CallType = TypeVar("CallType", bound="type[Call[Any]]")
+
+
+class Registry(Generic[Target]):
+    """The call types one ctl file accepts, by command word, in registration order."""
+
+    def __init__(self) -> None:
+        self._types: dict[str, type[Call[Target]]] = {}
+
+    def register(self, call_type: CallType) -> CallType:
+        """Class decorator: accept ``call_type``'s lines from now on."""
+        if call_type.name in self._types:
+            raise ValueError(f"a call named {call_type.name!r} is already registered")
+        self._types[call_type.name] = call_type
+        return call_type
+
+    def unregister(self, name: str) -> None:
+        del self._types[name]
+
+    def __iter__(self) -> Iterator[type[Call[Target]]]:
+        return iter(self._types.values())
+
+    def parse(self, line: str) -> Call[Target]:
+        """The call a command line spells.  O(words)."""
+        words = line.split()
+        if not words:
+            raise invalid("empty command")
+        call_type = self._types.get(words[0])
+        if call_type is None:
+            raise invalid(f"unknown command {words[0][:40]!r}; commands: {', '.join(self._types)}")
+        return call_type.parse(words)
+
+    async def run(self, target: Target, line: str) -> str:
+        """Parse ``line`` and apply it to ``target``; the result line's text."""
+        return await self.parse(line).apply(target)
+
+
+#: Commands of ``<mnt>/<pid>/ctl``, applied to that process.
+PROCESS_CALLS: Registry[Process] = Registry()
+#: Commands of ``<mnt>/ctl``, applied to the process table.
+ROOT_CALLS: Registry[ProcessTable] = Registry()
+
+_ADDR = Argument("ADDR", "start address")
+_LEN = Argument("LEN", "bytes")
+
+
+def _address_and_length(words: Sequence[str], usage: str) -> tuple[int, int]:
+    check_arity(words, 2, 2, usage)
+    return parse_number(words[1], "ADDR"), parse_number(words[2], "LEN")
+
+
+# -- per-process calls ------------------------------------------------------
+
+
+@PROCESS_CALLS.register
+@dataclass(frozen=True)
+class Mmap(Call[Process]):
+    name = "mmap"
+    summary = "map memory; prints the address"
+    usage = "mmap ADDR LEN PROT FLAGS [PATH OFFSET]"
+    arguments = (
+        Argument("ADDR", "0 lets the kernel choose"),
+        _LEN,
+        Argument("PROT", "like rw- or r-x"),
+        Argument("FLAGS", f"comma-separated: {','.join(MAP_FLAGS.words)}"),
+        Argument("PATH", "a file to map (then OFFSET too)", optional=True),
+        Argument("OFFSET", "where in PATH the mapping starts", optional=True),
+    )
+
+    addr: int
+    length: int
+    prot: VmFlags
+    flags: MapFlags
+    path: str | None = None
+    offset: int = 0
+
+    @classmethod
+    def parse(cls, words: Sequence[str]) -> Mmap:
+        if len(words) not in (5, 7):
+            raise invalid(f"usage: {cls.usage}")
+        addr = parse_number(words[1], "ADDR")
+        length = parse_number(words[2], "LEN")
+        prot = parse_prot(words[3])
+        flags = MAP_FLAGS.parse(words[4])
+        if len(words) == 5:
+            return cls(addr, length, prot, flags)
+        if flags & MapFlags.ANONYMOUS:
+            raise invalid("an anonymous mapping takes no PATH")
+        return cls(addr, length, prot, flags, words[5], parse_number(words[6], "OFFSET"))
+
+    def line(self) -> str:
+        file = "" if self.path is None else f" {self.path} {self.offset:#x}"
+        return f"mmap {self.addr:#x} {self.length:#x} {prot_to_text(self.prot)} {MAP_FLAGS.text(self.flags)}{file}"
+
+    async def apply(self, process: Process) -> str:
+        file = None if self.path is None else mapped_file(self.path)
+        return f"{await syscalls.mmap(process.mm, self.addr, self.length, self.prot, self.flags, file, self.offset):#x}"
+
+
+@PROCESS_CALLS.register
+@dataclass(frozen=True)
+class Munmap(Call[Process]):
+    name = "munmap"
+    summary = "unmap memory"
+    usage = "munmap ADDR LEN"
+    arguments = (_ADDR, _LEN)
+
+    addr: int
+    length: int
+
+    @classmethod
+    def parse(cls, words: Sequence[str]) -> Munmap:
+        return cls(*_address_and_length(words, cls.usage))
+
+    def line(self) -> str:
+        return f"munmap {self.addr:#x} {self.length:#x}"
+
+    async def apply(self, process: Process) -> str:
+        await syscalls.munmap(process.mm, self.addr, self.length)
+        return "0"
+
+
+@PROCESS_CALLS.register
+@dataclass(frozen=True)
+class Mprotect(Call[Process]):
+    name = "mprotect"
+    summary = "change protection"
+    usage = "mprotect ADDR LEN PROT"
+    arguments = (_ADDR, _LEN, Argument("PROT", "like r--"))
+
+    addr: int
+    length: int
+    prot: VmFlags
+
+    @classmethod
+    def parse(cls, words: Sequence[str]) -> Mprotect:
+        check_arity(words, 3, 3, cls.usage)
+        return cls(parse_number(words[1], "ADDR"), parse_number(words[2], "LEN"), parse_prot(words[3]))
+
+    def line(self) -> str:
+        return f"mprotect {self.addr:#x} {self.length:#x} {prot_to_text(self.prot)}"
+
+    async def apply(self, process: Process) -> str:
+        await syscalls.mprotect(process.mm, self.addr, self.length, self.prot)
+        return "0"
+
+
+@PROCESS_CALLS.register
+@dataclass(frozen=True)
+class Mremap(Call[Process]):
+    name = "mremap"
+    summary = "resize or move a mapping; prints the new address"
+    usage = "mremap OLD OLDLEN NEWLEN [FLAGS [NEWADDR]]"
+    arguments = (
+        Argument("OLD", "old address"),
+        Argument("OLDLEN", "old length"),
+        Argument("NEWLEN", "new length"),
+        Argument("FLAGS", f"- or comma-separated: {','.join(MREMAP_FLAGS.words)}", optional=True),
+        Argument("NEWADDR", "where to move it (with fixed)", optional=True),
+    )
+
+    old: int
+    old_len: int
+    new_len: int
+    flags: MremapFlags = MremapFlags.NONE
+    new_addr: int = 0
+
+    @classmethod
+    def parse(cls, words: Sequence[str]) -> Mremap:
+        check_arity(words, 3, 5, cls.usage)
+        old, old_len, new_len = (parse_number(word, what) for word, what in zip(words[1:4], ("OLD", "OLDLEN", "NEWLEN")))
+        flags = MREMAP_FLAGS.parse(words[4]) if len(words) > 4 else MremapFlags.NONE
+        new_addr = parse_number(words[5], "NEWADDR") if len(words) > 5 else 0
+        return cls(old, old_len, new_len, flags, new_addr)
+
+    def line(self) -> str:
+        new_addr = f" {self.new_addr:#x}" if self.new_addr else ""
+        return f"mremap {self.old:#x} {self.old_len:#x} {self.new_len:#x} {MREMAP_FLAGS.text(self.flags)}{new_addr}"
+
+    async def apply(self, process: Process) -> str:
+        return f"{await syscalls.mremap(process.mm, self.old, self.old_len, self.new_len, self.flags, self.new_addr):#x}"
+
+
+@PROCESS_CALLS.register
+@dataclass(frozen=True)
+class Query(Call[Process]):
+    name = "query"
+    summary = "show the VMA at an address (PROCMAP_QUERY)"
+    usage = "query ADDR [FLAGS]"
+    arguments = (
+        Argument("ADDR", "address"),
+        Argument("FLAGS", f"comma-separated: {','.join(QUERY_FLAGS.words)}", optional=True),
+    )
+
+    addr: int
+    flags: QueryFlags = QueryFlags(0)
+
+    @classmethod
+    def parse(cls, words: Sequence[str]) -> Query:
+        check_arity(words, 1, 2, cls.usage)
+        addr = parse_number(words[1], "ADDR")
+        return cls(addr, QUERY_FLAGS.parse(words[2]) if len(words) > 2 else QueryFlags(0))
+
+    def line(self) -> str:
+        return f"query {self.addr:#x}" + (f" {QUERY_FLAGS.text(self.flags)}" if self.flags else "")
+
+    async def apply(self, process: Process) -> str:
+        return format_maps_line(await query(process.mm, self.addr, self.flags)).rstrip("\n")
+
+
+@PROCESS_CALLS.register
+@dataclass(frozen=True)
+class Touch(Call[Process]):
+    name = "touch"
+    summary = "fault pages in"
+    usage = "touch ADDR LEN"
+    arguments = (_ADDR, _LEN)
+
+    addr: int
+    length: int
+
+    @classmethod
+    def parse(cls, words: Sequence[str]) -> Touch:
+        return cls(*_address_and_length(words, cls.usage))
+
+    def line(self) -> str:
+        return f"touch {self.addr:#x} {self.length:#x}"
+
+    async def apply(self, process: Process) -> str:
+        await syscalls.touch(process.mm, self.addr, self.length)
+        return "0"
+
+
+# -- root calls -------------------------------------------------------------
+
+
+@ROOT_CALLS.register
+@dataclass(frozen=True)
+class Spawn(Call[ProcessTable]):
+    name = "spawn"
+    summary = "start a simulated process; prints its pid"
+    usage = f"spawn [NAME] [layout={'|'.join(LAYOUTS)}] [lock=MODE]"
+    # The words may come in any order: these are only the CLI's names for them.
+    arguments = (
+        Argument("NAME", "its comm (default sim)", optional=True),
+        Argument(f"layout={'|'.join(LAYOUTS)}", "its address space to start with (default empty)", optional=True),
+        Argument("lock=MODE", "how its maps readers lock (default: the daemon's --lock-mode)", optional=True),
+    )
+
+    comm: str = "sim"
+    layout: str = "empty"
+    lock: LockMode | None = None
+
+    @classmethod
+    def parse(cls, words: Sequence[str]) -> Spawn:
+        comm, layout, lock = "sim", "empty", None
+        for word in words[1:]:
+            key, separator, value = word.partition("=")
+            if key == "layout" and value:
+                if value not in LAYOUTS:
+                    raise invalid(f"layout {value!r} is not one of {', '.join(LAYOUTS)}")
+                layout = value
+            elif key == "lock" and value:
+                try:
+                    lock = LockMode.parse(value)
+                except ValueError as error:
+                    raise invalid(str(error)) from None
+            elif not separator and _NAME.fullmatch(word):
+                comm = word
+            else:
+                raise invalid(f"spawn: unexpected {word[:40]!r}; usage: {cls.usage}")
+        return cls(comm, layout, lock)
+
+    def line(self) -> str:
+        return f"spawn {self.comm} layout={self.layout}" + ("" if self.lock is None else f" lock={self.lock.value}")
+
+    async def apply(self, table: ProcessTable) -> str:
+        process = table.spawn(self.comm, self.lock)
+        LAYOUTS[self.layout](process)
+        return str(process.pid)
+
+
+def _pid(words: Sequence[str], usage: str) -> int:
+    check_arity(words, 1, 1, usage)
+    return parse_number(words[1], "PID")
+
+
+@ROOT_CALLS.register
+@dataclass(frozen=True)
+class Kill(Call[ProcessTable]):
+    name = "kill"
+    summary = "end a simulated process"
+    usage = "kill PID"
+    arguments = (Argument("PID", "the process"),)
+
+    pid: int
+
+    @classmethod
+    def parse(cls, words: Sequence[str]) -> Kill:
+        return cls(_pid(words, cls.usage))
+
+    def line(self) -> str:
+        return f"kill {self.pid}"
+
+    async def apply(self, table: ProcessTable) -> str:
+        table.kill(self.pid)
+        return "0"
+
+
+@ROOT_CALLS.register
+@dataclass(frozen=True)
+class Clone(Call[ProcessTable]):
+    name = "clone"
+    summary = "copy a real process's maps; prints the new pid"
+    usage = "clone PID"
+    arguments = (Argument("PID", "a real pid"),)
+
+    pid: int
+
+    @classmethod
+    def parse(cls, words: Sequence[str]) -> Clone:
+        return cls(_pid(words, cls.usage))
+
+    def line(self) -> str:
+        return f"clone {self.pid}"
+
+    async def apply(self, table: ProcessTable) -> str:
+        return str(clone_real_process(table, self.pid).pid)
+
