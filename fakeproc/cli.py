@@ -9,10 +9,11 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import trio
 
+from .calls import PROCESS_CALLS, ROOT_CALLS, Call
 from .mm.walk import LockMode
 from .mounts import clear_stale_mount
 from .population import LAYOUTS, clone_real_process
@@ -96,40 +97,33 @@ def mount_main(argv: Sequence[str] | None = None) -> int:
 
 # -- ctl subcommands ------------------------------------------------------
 
-_CTL_COMMANDS: dict[str, tuple[bool, str, list[tuple[str, str]]]] = {
-    # name: (root ctl?, help, [(argument, help)])
-    "spawn": (True, "start a simulated process; prints its pid",
-              [("words", "[NAME] [layout=empty|demo|many] [lock=MODE]")]),
-    "kill": (True, "end a simulated process", [("pid", "the process")]),
-    "clone": (True, "copy a real process's maps; prints the new pid", [("pid", "a real pid")]),
-    "mmap": (False, "map memory; prints the address",
-             [("addr", "0 lets the kernel choose"), ("length", "bytes"), ("prot", "like rw- or r-x"),
-              ("flags", "comma-separated: private,shared,anonymous,fixed,fixed_noreplace,populate,growsdown,noreserve"),
-              ("file", "[PATH OFFSET] for a file mapping")]),
-    "munmap": (False, "unmap memory", [("addr", "start"), ("length", "bytes")]),
-    "mprotect": (False, "change protection", [("addr", "start"), ("length", "bytes"), ("prot", "like r--")]),
-    "mremap": (False, "resize or move a mapping; prints the new address",
-               [("old", "old address"), ("old_len", "old length"), ("new_len", "new length"),
-                ("rest", "[FLAGS [NEWADDR]]: maymove,fixed,dontunmap")]),
-    "query": (False, "show the VMA at an address (PROCMAP_QUERY)",
-              [("addr", "address"), ("rest", "[FLAGS]: covering_or_next,file_backed,readable,writable,executable,shared")]),
-    "touch": (False, "fault pages in", [("addr", "start"), ("length", "bytes")]),
-}
+
+def _word_dest(index: int) -> str:
+    return f"word{index}"
 
 
-def _ctl_parser() -> argparse.ArgumentParser:
+def _add_call_subcommand(commands: argparse._SubParsersAction, call_type: type[Call[Any]], per_process: bool) -> None:
+    """A subcommand whose positionals are the call's words; run_ctl writes them back as one ctl line."""
+    sub = commands.add_parser(call_type.name, help=call_type.summary, description=call_type.summary)
+    if per_process:
+        sub.add_argument("pid", help="the simulated process")
+    for index, argument in enumerate(call_type.arguments):
+        sub.add_argument(_word_dest(index), metavar=argument.metavar, help=argument.help,
+                         nargs="?" if argument.optional else None)
+    sub.set_defaults(call_type=call_type, per_process=per_process)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """``fakeproc``: ``mount``, and one subcommand per registered call."""
     parser = argparse.ArgumentParser(prog=PROG, description="Drive a fakeproc mount, or serve one (mount).")
     parser.add_argument("--mount", default=os.environ.get("FAKEPROC_MOUNT"),
                         help="the mountpoint (default: $FAKEPROC_MOUNT)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_mount_arguments(commands.add_parser("mount", help="mount a fake /proc (same as python mount.py)"))
-    for name, (root, text, arguments) in _CTL_COMMANDS.items():
-        sub = commands.add_parser(name, help=text, description=text)
-        if not root:
-            sub.add_argument("pid", help="the simulated process")
-        for argument, argument_help in arguments:
-            optional = argument in ("words", "file", "rest")
-            sub.add_argument(argument, help=argument_help, nargs="*" if optional else None)
+    for call_type in ROOT_CALLS:
+        _add_call_subcommand(commands, call_type, per_process=False)
+    for call_type in PROCESS_CALLS:
+        _add_call_subcommand(commands, call_type, per_process=True)
     return parser
 
 
@@ -137,12 +131,10 @@ def run_ctl(args: argparse.Namespace) -> int:
     if not args.mount:
         print(f"{PROG}: no mount given: use --mount or set FAKEPROC_MOUNT", file=sys.stderr)
         return 2
-    root, _, arguments = _CTL_COMMANDS[args.command]
-    words = [args.command]
-    for argument, _help in arguments:
-        value = getattr(args, argument)
-        words += value if isinstance(value, list) else [value]
-    path = os.path.join(args.mount, "ctl" if root else os.path.join(args.pid, "ctl"))
+    given = (getattr(args, _word_dest(index)) for index in range(len(args.call_type.arguments)))
+    # The daemon parses the line: it is the one judge of what the words mean.
+    words = [args.command, *(word for word in given if word is not None)]
+    path = os.path.join(args.mount, os.path.join(args.pid, "ctl") if args.per_process else "ctl")
     try:
         fd = os.open(path, os.O_RDWR)
     except OSError as error:
@@ -162,7 +154,7 @@ def run_ctl(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _ctl_parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     if args.command == "mount":
         return run_mount(args)
     return run_ctl(args)
