@@ -13,6 +13,7 @@ from ..mm.mm import MemoryManager
 from ..mm.vma import Vma, VmFlags
 from ..mm.walk import LockMode, Walker, make_walker
 from ..process import Process
+from ..seqfile import PAGE_SIZE, SeqFile
 
 GATE = (1 << 64) - 2
 END = (1 << 64) - 1
@@ -139,3 +140,16 @@ class MapsOps(VmaIterator):
 
     def show(self, vma: Vma) -> bytes:
         return maps_line(vma)
+
+
+async def page_boundary_vma_start(process: Process) -> int:
+    """Start of the VMA whose line ends the first page a maps reader gets.
+
+    Asked of the real reader, so the page rule lives only in seq_file.
+    ValueError if maps fits in one page.  O(VMAs in the first page).
+    """
+    first_page = await SeqFile(MapsOps(process)).read(0, PAGE_SIZE)
+    lines = first_page.decode().splitlines()
+    if not lines or lines[-1].endswith("[vsyscall]"):
+        raise ValueError("maps fits in one page: no VMA sits at a page boundary")
+    return int(lines[-1].split("-", 1)[0], 16)

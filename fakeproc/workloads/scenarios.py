@@ -1,4 +1,4 @@
-"""Lorenzo Stoakes' ten merge and split cases (seed 004), each as a modify/restore loop.
+"""Lorenzo Stoakes' ten merge and split cases, each as a modify/restore loop.
 
 Every scenario lays out up to three adjacent anonymous VMAs, P (lower) and N
 (upper), never faulted in so that only their flags decide whether they merge.
@@ -7,17 +7,14 @@ Every scenario lays out up to three adjacent anonymous VMAs, P (lower) and N
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 
-import trio
-
-from ..mm import syscalls
-from ..mm.mm import MemoryManager
+from ..calls import Call, Mmap, Mprotect, Munmap
 from ..mm.syscalls import MapFlags
 from ..mm.vma import PAGE_SIZE, VmFlags
 from ..process import Process
-from .base import Workload
+from .base import Calls, Pause, Workload
 
 RO = VmFlags.READ
 RW = VmFlags.READ | VmFlags.WRITE
@@ -25,19 +22,20 @@ ANON = MapFlags.PRIVATE | MapFlags.ANONYMOUS
 FIXED = ANON | MapFlags.FIXED
 P = PAGE_SIZE
 
-Step = Callable[[MemoryManager, int], Awaitable[object]]
+#: The call a step makes, given the region's base address.
+Step = Callable[[int], Call[Process]]
 
 
 def _map(offset: int, pages: int, prot: VmFlags) -> Step:
-    return lambda mm, base: syscalls.mmap(mm, base + offset, pages * P, prot, FIXED)
+    return lambda base: Mmap(base + offset, pages * P, prot, FIXED)
 
 
 def _unmap(offset: int, pages: int) -> Step:
-    return lambda mm, base: syscalls.munmap(mm, base + offset, pages * P)
+    return lambda base: Munmap(base + offset, pages * P)
 
 
 def _protect(offset: int, pages: int, prot: VmFlags) -> Step:
-    return lambda mm, base: syscalls.mprotect(mm, base + offset, pages * P, prot)
+    return lambda base: Mprotect(base + offset, pages * P, prot)
 
 
 @dataclass(frozen=True)
@@ -84,16 +82,15 @@ class Scenario(Workload):
         self.name = f"scenario-{number}"
         self.base = 0
 
-    async def setup(self, process: Process) -> None:
-        mm = process.mm
-        region = await syscalls.mmap(mm, 0, (REGION_PAGES + 2) * P, VmFlags.EXEC, ANON)
+    def setup_calls(self) -> Calls:
+        region = int((yield Mmap(0, (REGION_PAGES + 2) * P, VmFlags.EXEC, ANON)), 16)
         self.base = region + P
-        await syscalls.munmap(mm, self.base, REGION_PAGES * P)
+        yield Munmap(self.base, REGION_PAGES * P)
         for offset, pages, prot in self.case.layout:
-            await syscalls.mmap(mm, self.base + offset, pages * P, prot, FIXED)
+            yield Mmap(self.base + offset, pages * P, prot, FIXED)
 
-    async def cycle(self, process: Process) -> None:
-        await self.case.modify(process.mm, self.base)
-        await trio.sleep(0)
-        await self.case.restore(process.mm, self.base)
-        await trio.sleep(0)
+    def cycle_calls(self) -> Calls:
+        yield self.case.modify(self.base)
+        yield Pause()
+        yield self.case.restore(self.base)
+        yield Pause()

@@ -8,15 +8,12 @@ page of maps.
 
 from __future__ import annotations
 
-import trio
-
-from ..mm import syscalls
+from ..calls import Mmap, Mremap
 from ..mm.syscalls import MapFlags, MremapFlags
 from ..mm.vma import PAGE_SIZE, VmFlags
 from ..process import Process
-from ..procfs.maps import MapsOps
-from ..seqfile import SeqFile
-from .base import Workload
+from ..procfs.maps import page_boundary_vma_start
+from .base import Calls, Pause, Workload
 
 MAPPINGS = 129
 PAGES = 3
@@ -28,18 +25,6 @@ ANON = MapFlags.PRIVATE | MapFlags.ANONYMOUS
 FIXED = ANON | MapFlags.FIXED
 
 TOGGLE_PATTERNS = ("split", "resize", "remap")
-
-
-async def page_boundary_vma_start(process: Process) -> int:
-    """Start of the VMA whose line ends the first page a maps reader gets.
-
-    Asked of the real reader, so the page rule lives only in seq_file.
-    """
-    first_page = await SeqFile(MapsOps(process)).read(0, PAGE_SIZE)
-    lines = first_page.decode().splitlines()
-    if not lines or lines[-1].endswith("[vsyscall]"):
-        raise ValueError("maps fits in one page: no VMA sits at a page boundary")
-    return int(lines[-1].split("-", 1)[0], 16)
 
 
 class Toggler(Workload):
@@ -57,29 +42,31 @@ class Toggler(Workload):
         self.prot = READ_ONLY
         self.cycles = 0
 
-    async def setup(self, process: Process) -> None:
-        mm = process.mm
+    def setup_calls(self) -> Calls:
         for index in range(MAPPINGS):
-            await syscalls.mmap(mm, 0, PAGES * PAGE_SIZE, READ_WRITE if index % 2 else READ_ONLY, ANON)
+            yield Mmap(0, PAGES * PAGE_SIZE, READ_WRITE if index % 2 else READ_ONLY, ANON)
+
+    async def setup(self, process: Process) -> None:
+        await super().setup(process)
         self.target = await page_boundary_vma_start(process)
-        vma = mm.tree.lookup(self.target)
+        vma = process.mm.tree.lookup(self.target)
         assert vma is not None
         self.prot = vma.flags & (VmFlags.READ | VmFlags.WRITE | VmFlags.EXEC)
 
-    async def cycle(self, process: Process) -> None:
-        mm, target = process.mm, self.target
+    def cycle_calls(self) -> Calls:
+        target = self.target
         if self.pattern == "split":
-            await syscalls.mmap(mm, target, PAGE_SIZE, PATCH_PROT, FIXED)
-            await trio.sleep(0)
-            await syscalls.mmap(mm, target, PAGE_SIZE, self.prot, FIXED)
+            yield Mmap(target, PAGE_SIZE, PATCH_PROT, FIXED)
+            yield Pause()
+            yield Mmap(target, PAGE_SIZE, self.prot, FIXED)
         elif self.pattern == "resize":
-            await syscalls.mremap(mm, target, PAGES * PAGE_SIZE, PAGE_SIZE)
-            await trio.sleep(0)
-            await syscalls.mremap(mm, target, PAGE_SIZE, PAGES * PAGE_SIZE)
+            yield Mremap(target, PAGES * PAGE_SIZE, PAGE_SIZE)
+            yield Pause()
+            yield Mremap(target, PAGE_SIZE, PAGES * PAGE_SIZE)
         else:
-            patch = await syscalls.mmap(mm, 0, PAGE_SIZE, PATCH_PROT, ANON)
-            await syscalls.mremap(mm, patch, PAGE_SIZE, PAGE_SIZE, MremapFlags.MAYMOVE | MremapFlags.FIXED, target)
-            await trio.sleep(0)
-            await syscalls.mmap(mm, target, PAGE_SIZE, self.prot, FIXED)
+            patch = int((yield Mmap(0, PAGE_SIZE, PATCH_PROT, ANON)), 16)
+            yield Mremap(patch, PAGE_SIZE, PAGE_SIZE, MremapFlags.MAYMOVE | MremapFlags.FIXED, target)
+            yield Pause()
+            yield Mmap(target, PAGE_SIZE, self.prot, FIXED)
         self.cycles += 1
-        await trio.sleep(0)
+        yield Pause()

@@ -2,7 +2,7 @@
 
 Operations use the arena syntax of arena.c (ctl commands with addresses
 relative to an arena).  :class:`Simulation` replays them through
-``process_commands(process).run`` on a simulated process whose arena sits at
+``PROCESS_CALLS.run`` on a simulated process whose arena sits at
 the address the C helper uses, and reports results and arena lines in the
 helper's format, so both sides compare line for line.
 
@@ -29,11 +29,10 @@ operation.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
-from unittest import mock
 
 import pytest
 import trio
@@ -45,15 +44,15 @@ sys.path.insert(0, str(Path(__file__).parent))
 import kernel  # noqa: E402
 from kernel_facts import FACTS, Fact  # noqa: E402
 
-from fakeproc.ctl import process_commands  # noqa: E402
+from fakeproc.calls import PROCESS_CALLS, Mmap, Mremap  # noqa: E402
 from fakeproc.errors import SyscallError  # noqa: E402
-from fakeproc.mm import syscalls  # noqa: E402
 from fakeproc.mm.placement import page_align  # noqa: E402
 from fakeproc.mm.mm import MAX_MAP_COUNT  # noqa: E402
 from fakeproc.mm.vma import PAGE_SIZE, Vma, VmFlags, prot_to_text  # noqa: E402
 from fakeproc.process import ProcessTable  # noqa: E402
 from fakeproc.procfs.maps import format_maps_line  # noqa: E402
 from fakeproc.workloads import scenarios, toggler  # noqa: E402
+from fakeproc.workloads.base import Calls, Pause  # noqa: E402
 
 P = PAGE_SIZE
 #: arena.c's default placement: its first candidate plus the default margin.
@@ -92,7 +91,6 @@ class Simulation:
     def __init__(self, arena_size: int = kernel.DEFAULT_ARENA) -> None:
         self.process = ProcessTable().spawn("kdiff")
         self.mm = self.process.mm
-        self.commands = process_commands(self.process)
         self.arena_size = arena_size
 
     async def run(self, op: str) -> str:
@@ -108,7 +106,7 @@ class Simulation:
         if words[0] == "mmap" and "fixed_noreplace" not in words[4].split(","):
             words[4] += ",fixed"  # arena.c always maps MAP_FIXED unless NOREPLACE
         try:
-            result = await self.commands.run(" ".join(words))
+            result = await PROCESS_CALLS.run(self.process, " ".join(words))
         except SyscallError as error:
             return f"error: {error.errno_name}"
         finally:
@@ -134,7 +132,7 @@ class Simulation:
         start = (ARENA + offset) & ~(P - 1)
         end = page_align(ARENA + offset + length)
         for run_start, run_end in self._mapped_runs(start, end):
-            await self.commands.run(f"touch {run_start:#x} {run_end - run_start:#x}")
+            await PROCESS_CALLS.run(self.process, f"touch {run_start:#x} {run_end - run_start:#x}")
             self.mm.check()
         return "0"
 
@@ -218,45 +216,29 @@ def compare_with_kernel(ops_: list[str], helper: str, arena_size: int = SMALL_AR
     assert_same_steps(kernel_steps, trio.run(simulate_steps, ops_, arena_size))
 
 
-class Recorder:
-    """Stands in for fakeproc.mm.syscalls while a workload runs, writing its calls as arena operations.
+def recorded(calls: Calls, free: int) -> list[str]:
+    """The ctl lines of a workload's calls, as arena operations; pauses are dropped.
 
     ``mmap(NULL)`` (the kernel's choice) is placed at ``free`` instead, so
-    that it stays inside the arena.
+    that it stays inside the arena; each call gets the result it would have
+    had, so later calls can use it.
     """
-
-    def __init__(self, free: int) -> None:
-        self.free = free
-        self.ops: list[str] = []
-
-    async def mmap(self, mm: object, addr: int, length: int, prot: VmFlags, flags: syscalls.MapFlags) -> int:
-        addr = addr or self.free
-        words = [flag.name.lower() for flag in syscalls.MapFlags if flag in flags and flag.name]
-        self.ops.append(f"mmap {addr:#x} {length:#x} {prot_to_text(prot)} {','.join(words)}")
-        return addr
-
-    async def munmap(self, mm: object, addr: int, length: int) -> None:
-        self.ops.append(f"munmap {addr:#x} {length:#x}")
-
-    async def mprotect(self, mm: object, addr: int, length: int, prot: VmFlags) -> None:
-        self.ops.append(f"mprotect {addr:#x} {length:#x} {prot_to_text(prot)}")
-
-    async def mremap(
-        self, mm: object, old: int, old_len: int, new_len: int,
-        flags: syscalls.MremapFlags = syscalls.MremapFlags.NONE, new_addr: int = 0,
-    ) -> int:
-        words = ",".join(flag.name.lower() for flag in syscalls.MremapFlags if flag in flags and flag.name and flag.value)
-        self.ops.append(f"mremap {old:#x} {old_len:#x} {new_len:#x} {words or '-'}" + (f" {new_addr:#x}" if new_addr else ""))
-        return new_addr or old
-
-    @contextmanager
-    def patched(self) -> Iterator[Recorder]:
-        with mock.patch.multiple(syscalls, mmap=self.mmap, munmap=self.munmap, mprotect=self.mprotect, mremap=self.mremap):
-            yield self
-
-
-class _NoProcess:
-    mm = None
+    ops: list[str] = []
+    step = next(calls, None)
+    while step is not None:
+        result = ""
+        if isinstance(step, Mmap):
+            step = replace(step, addr=step.addr or free)
+            result = hex(step.addr)
+        elif isinstance(step, Mremap):
+            result = hex(step.new_addr or step.old)
+        if not isinstance(step, Pause):
+            ops.append(step.line())
+        try:
+            step = calls.send(result)
+        except StopIteration:
+            step = None
+    return ops
 
 
 def lorenzo_case(number: int, touched: bool) -> list[str]:
@@ -270,16 +252,9 @@ def lorenzo_case(number: int, touched: bool) -> list[str]:
     ] + [f"mmap {base + offset:#x} {pages * P:#x} {prot_to_text(prot)} private,anonymous" for offset, pages, prot in case.layout]
     if touched:
         setup.append(f"touch {base:#x} {scenarios.REGION_PAGES * P:#x}")
-    recorder = Recorder(free=0x80000)
-
-    async def cycles() -> None:
-        with recorder.patched():
-            for _ in range(2):
-                await case.modify(None, base)  # type: ignore[arg-type]
-                await case.restore(None, base)  # type: ignore[arg-type]
-
-    trio.run(cycles)
-    return setup + recorder.ops
+    workload = scenarios.Scenario(number)
+    workload.base = base
+    return setup + [op for _ in range(2) for op in recorded(workload.cycle_calls(), free=0x80000)]
 
 
 TOGGLER_MAPPINGS = 8
@@ -296,15 +271,7 @@ def toggler_case(pattern: str, target_index: int) -> list[str]:
     workload = toggler.Toggler(pattern)
     workload.target = top - (target_index + 1) * size
     workload.prot = toggler.READ_WRITE if target_index % 2 else toggler.READ_ONLY
-    recorder = Recorder(free=0x80000)
-
-    async def cycles() -> None:
-        with recorder.patched():
-            for _ in range(2):
-                await workload.cycle(_NoProcess())  # type: ignore[arg-type]
-
-    trio.run(cycles)
-    return setup + recorder.ops
+    return setup + [op for _ in range(2) for op in recorded(workload.cycle_calls(), free=0x80000)]
 
 
 #: Name -> a function building the operations (run when the test runs, not at collection).
