@@ -23,7 +23,6 @@ take about 25, so the largest default size is 65,500 helper VMAs.
 from __future__ import annotations
 
 import argparse
-import random
 import subprocess
 import sys
 import time
@@ -31,16 +30,13 @@ from pathlib import Path
 
 import trio
 
-from ..mm import syscalls
-from ..mm.mm import MemoryManager
-from ..mm.syscalls import MapFlags
-from ..mm.vma import PAGE_SIZE, VmFlags
 from ..mm.walk import LockMode
 from ..population import clone_real_process
 from ..process import ProcessTable
 from ..procfs.maps import MapsOps
 from ..sched import Preempter, parse_policy
 from ..seqfile import SeqFile
+from ..workloads.mapper import Mapper
 from .common import (
     REPO,
     Cleanup,
@@ -60,7 +56,6 @@ from .common import (
 
 HELPER_SOURCE = REPO / "tests" / "helpers" / "many_vmas.c"
 DEFAULT_SIZES = "1000,4000,16000,65500"
-REGION_SIZE = 128 << 20
 #: VMAs many_vmas has before it maps anything (binary, libc, ld.so, vdso, stack...: 24 here), with a margin.
 HELPER_OWN_VMAS = 30
 
@@ -123,29 +118,18 @@ def read_inprocess(pid: int, mode: LockMode, preempt: str | None, runs: int) -> 
 
 
 def model_ops_per_second(count: int, preempt: str | None, seed: int = 0) -> dict[str, object]:
-    """The mapper's operations back to back in one MemoryManager (trio.run, no sleeping)."""
+    """The mapper's operations back to back in one process (trio.run, no pause between them)."""
 
     async def run() -> dict[str, object]:
-        mm = MemoryManager(Preempter(parse_policy(preempt) if preempt else None))
-        base = await syscalls.mmap(mm, 0, REGION_SIZE, VmFlags.READ | VmFlags.WRITE, MapFlags.PRIVATE | MapFlags.ANONYMOUS)
-        rng = random.Random(seed)
-        pages = REGION_SIZE // PAGE_SIZE
-        mapped = set(range(pages))
-        fixed = MapFlags.PRIVATE | MapFlags.ANONYMOUS | MapFlags.FIXED | MapFlags.POPULATE
-        prot = VmFlags.READ | VmFlags.WRITE
+        process = ProcessTable(Preempter(parse_policy(preempt) if preempt else None)).spawn(Mapper.name)
+        mapper = Mapper(seed, pause=None)
+        await mapper.setup(process)
         began = time.perf_counter()
         for _ in range(count):
-            page = rng.randrange(pages)
-            addr = base + page * PAGE_SIZE
-            if page in mapped:
-                await syscalls.munmap(mm, addr, PAGE_SIZE)
-                mapped.discard(page)
-            else:
-                await syscalls.mmap(mm, addr, PAGE_SIZE, prot, fixed)
-                mapped.add(page)
+            await mapper.cycle(process)
         seconds = time.perf_counter() - began
         return {"ops": count, "seconds": round(seconds, 4), "ops_per_s": round(count / seconds),
-                "us_per_op": round(seconds / count * 1e6, 2), "vmas_at_end": mm.map_count,
+                "us_per_op": round(seconds / count * 1e6, 2), "vmas_at_end": process.mm.map_count,
                 "preempt": preempt or "slice:50 (default)"}
 
     return trio.run(run)
