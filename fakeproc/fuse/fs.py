@@ -23,10 +23,11 @@ import pyfuse3
 from ..ctl import ControlSession, process_commands, root_commands
 from ..errors import SyscallError
 from ..process import Process, ProcessTable
-from ..seqfile import SeqFile
+from ..seqfile import PageObserver, SeqFile, SeqOps
 from ..procfs.maps import MapsOps
 from ..procfs.smaps import SmapsOps, SmapsRollupOps
 from ..procfs.status import render_cmdline, render_comm, render_status
+from .reader_stats import ReaderStats
 
 log = logging.getLogger("fakeproc.fs")
 
@@ -104,21 +105,30 @@ class Entry:
 
     name: str
     mode: int
-    open: Callable[[Process], OpenFile]
+    open: Callable[[Process, ReaderStats], OpenFile]
 
     @property
     def writable(self) -> bool:
         return bool(self.mode & 0o200)
 
 
+def _text(render: Callable[[Process], bytes]) -> Callable[[Process, ReaderStats], OpenFile]:
+    return lambda process, _: TextSource(process, render)
+
+
+def _paged(iterator: Callable[[Process, PageObserver], SeqOps[Any]]) -> Callable[[Process, ReaderStats], OpenFile]:
+    """A seq_file whose pages the daemon's reader statistics count."""
+    return lambda process, stats: SeqSource(SeqFile(iterator(process, stats.page_counter(process))))
+
+
 PROCESS_ENTRIES: tuple[Entry, ...] = (
-    Entry("cmdline", 0o444, lambda process: TextSource(process, render_cmdline)),
-    Entry("comm", 0o444, lambda process: TextSource(process, render_comm)),
-    Entry("ctl", 0o600, lambda process: ControlSource(ControlSession(process_commands(process), process))),
-    Entry("maps", 0o444, lambda process: SeqSource(SeqFile(MapsOps(process)))),
-    Entry("smaps", 0o444, lambda process: SeqSource(SeqFile(SmapsOps(process)))),
-    Entry("smaps_rollup", 0o444, lambda process: SeqSource(SeqFile(SmapsRollupOps(process)))),
-    Entry("status", 0o444, lambda process: TextSource(process, render_status)),
+    Entry("cmdline", 0o444, _text(render_cmdline)),
+    Entry("comm", 0o444, _text(render_comm)),
+    Entry("ctl", 0o600, lambda process, _: ControlSource(ControlSession(process_commands(process), process))),
+    Entry("maps", 0o444, _paged(lambda process, observer: MapsOps(process, observer=observer))),
+    Entry("smaps", 0o444, _paged(lambda process, observer: SmapsOps(process, observer=observer))),
+    Entry("smaps_rollup", 0o444, lambda process, _: SeqSource(SeqFile(SmapsRollupOps(process)))),
+    Entry("status", 0o444, _text(render_status)),
 )
 _ENTRY_BY_NAME = {entry.name: (index + 1, entry) for index, entry in enumerate(PROCESS_ENTRIES)}
 
@@ -160,6 +170,7 @@ class ProcFs(pyfuse3.Operations):
         super().__init__()
         self.table = table
         self.debug = debug
+        self.reader_stats = ReaderStats()
         self._files: dict[int, OpenFile] = {}
         self._handles = itertools.count(1)
         self._uid = os.getuid()
@@ -286,7 +297,7 @@ class ProcFs(pyfuse3.Operations):
                 self._check_owner(ctx, process.uid)
             if wants_write and not entry.writable and ctx.uid != 0:
                 raise pyfuse3.FUSEError(errno.EACCES)
-            source = entry.open(process)
+            source = entry.open(process, self.reader_stats)
         handle = next(self._handles)
         self._files[handle] = source
         if self.debug:
