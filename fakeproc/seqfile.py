@@ -39,6 +39,25 @@ class SeqOps(Protocol[Record]):
         ...
 
 
+class PageObserver(Protocol):
+    """Told when an iterator takes its locks for a page and when it drops them.
+
+    A page is one ``start`` .. ``stop`` of an iterator that found something to
+    lock: what one read renders, or a traverse skips, under one hold of the
+    locks.  Both calls come with no checkpoint between them and the lock
+    change, so an observer sees the model as the page saw it.  Iterators that
+    offer this take one observer, per open file; it must not await or raise.
+    """
+
+    def page_started(self) -> None:
+        """The locks are held; records are about to be rendered."""
+        ...
+
+    def page_stopped(self) -> None:
+        """The locks were just dropped; nothing has been copied to the reader yet."""
+        ...
+
+
 class SeqFile(Generic[Record]):
     """Per-open-file state: ``buf``/``start``, ``index`` and ``read_pos``.
 

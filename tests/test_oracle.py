@@ -5,10 +5,9 @@ from __future__ import annotations
 import pytest
 
 from fakeproc.mm.walk import LockMode
-from fakeproc.lab.oracle import History, check_read, read_whole, run_race
+from fakeproc.lab.oracle import History, PageWindow, check_read, read_whole, run_race
 from fakeproc.population import many_layout
 from fakeproc.process import ProcessTable
-from fakeproc.procfs.maps import PageWindow
 from fakeproc.workloads import parse_workload
 from fakeproc.workloads.scenarios import SCENARIOS
 

@@ -1,8 +1,9 @@
 """The FUSE filesystem: inodes, lookup, readdir, open, read, write.
 
-This is the only module that speaks pyfuse3 and raises FUSEError.  A process
-directory's entries come from one declarative table, :data:`PROCESS_ENTRIES`;
-each entry names a small source type that opens the file.
+This is the module that answers pyfuse3's requests and raises FUSEError.
+Every directory is an entry table plus, for the root, one subdirectory per
+process: :data:`ROOT_ENTRIES` and :data:`PROCESS_ENTRIES` declare the files,
+and each entry names how to open its file.  :class:`InodeScheme` numbers them.
 """
 
 from __future__ import annotations
@@ -14,19 +15,20 @@ import logging
 import os
 import re
 import stat
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import pyfuse3
 
 from ..ctl import ControlSession, process_session, root_session
 from ..errors import SyscallError
-from ..process import Process, ProcessTable
-from ..seqfile import SeqFile
+from ..process import FIRST_PID, Process, ProcessTable
 from ..procfs.maps import MapsOps
 from ..procfs.smaps import SmapsOps, SmapsRollupOps
 from ..procfs.status import render_cmdline, render_comm, render_status
+from ..seqfile import PageObserver, SeqFile, SeqOps
+from .reader_stats import ReaderStats
 
 log = logging.getLogger("fakeproc.fs")
 
@@ -34,9 +36,6 @@ log = logging.getLogger("fakeproc.fs")
 _PID_NAME = re.compile(r"[1-9][0-9]*")
 
 ROOT_INODE = pyfuse3.ROOT_INODE
-ROOT_CTL_INODE = 2
-#: A process directory's inode is ``pid << ENTRY_BITS``; its entries follow it.
-ENTRY_BITS = 5
 
 
 class OpenFile(Protocol):
@@ -98,29 +97,137 @@ class ControlSource:
         return await self.session.write(data)
 
 
+Owner = TypeVar("Owner")
+
+
 @dataclass(frozen=True)
-class Entry:
-    """One file of a process directory: name, permission bits, and how to open it."""
+class Entry(Generic[Owner]):
+    """One file of a directory: name, permission bits, and how to open it for the directory's owner."""
 
     name: str
     mode: int
-    open: Callable[[Process], OpenFile]
+    open: Callable[[Owner, ReaderStats], OpenFile]
 
     @property
     def writable(self) -> bool:
         return bool(self.mode & 0o200)
 
 
-PROCESS_ENTRIES: tuple[Entry, ...] = (
-    Entry("cmdline", 0o444, lambda process: TextSource(process, render_cmdline)),
-    Entry("comm", 0o444, lambda process: TextSource(process, render_comm)),
-    Entry("ctl", 0o600, lambda process: ControlSource(process_session(process))),
-    Entry("maps", 0o444, lambda process: SeqSource(SeqFile(MapsOps(process)))),
-    Entry("smaps", 0o444, lambda process: SeqSource(SeqFile(SmapsOps(process)))),
-    Entry("smaps_rollup", 0o444, lambda process: SeqSource(SeqFile(SmapsRollupOps(process)))),
-    Entry("status", 0o444, lambda process: TextSource(process, render_status)),
+class EntryTable(Generic[Owner]):
+    """A directory's files in readdir order; slot ``n`` (from 1) is the n-th entry, slot 0 the directory."""
+
+    def __init__(self, entries: Sequence[Entry[Owner]]) -> None:
+        self.entries = tuple(entries)
+        self._slots = {entry.name: slot for slot, entry in enumerate(self.entries, 1)}
+        assert len(self._slots) == len(self.entries), "two entries share a name"
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __iter__(self) -> Iterator[tuple[int, Entry[Owner]]]:
+        """(slot, entry) pairs in readdir order."""
+        return enumerate(self.entries, 1)
+
+    def slot(self, name: str) -> int | None:
+        """The slot of the entry called ``name``.  O(1)."""
+        return self._slots.get(name)
+
+    def entry(self, slot: int) -> Entry[Owner]:
+        """The entry in ``slot`` (1 to len), or ENOENT.  O(1)."""
+        if not 0 < slot <= len(self.entries):
+            raise pyfuse3.FUSEError(errno.ENOENT)
+        return self.entries[slot - 1]
+
+
+def _text(render: Callable[[Process], bytes]) -> Callable[[Process, ReaderStats], OpenFile]:
+    return lambda process, _: TextSource(process, render)
+
+
+def _paged(iterator: Callable[[Process, PageObserver], SeqOps[Any]]) -> Callable[[Process, ReaderStats], OpenFile]:
+    """A seq_file whose pages the daemon's reader statistics count."""
+    return lambda process, stats: SeqSource(SeqFile(iterator(process, stats.page_counter(process))))
+
+
+ROOT_ENTRIES: EntryTable[ProcessTable] = EntryTable(
+    (Entry("ctl", 0o600, lambda table, _: ControlSource(root_session(table))),)
 )
-_ENTRY_BY_NAME = {entry.name: (index + 1, entry) for index, entry in enumerate(PROCESS_ENTRIES)}
+PROCESS_ENTRIES: EntryTable[Process] = EntryTable(
+    (
+        Entry("cmdline", 0o444, _text(render_cmdline)),
+        Entry("comm", 0o444, _text(render_comm)),
+        Entry("ctl", 0o600, lambda process, _: ControlSource(process_session(process))),
+        Entry("maps", 0o444, _paged(lambda process, observer: MapsOps(process, observer=observer))),
+        Entry("smaps", 0o444, _paged(lambda process, observer: SmapsOps(process, observer=observer))),
+        Entry("smaps_rollup", 0o444, lambda process, _: SeqSource(SeqFile(SmapsRollupOps(process)))),
+        Entry("status", 0o444, _text(render_status)),
+    )
+)
+# The root lists its entries at offsets 1..n and each process at its pid.
+assert len(ROOT_ENTRIES) < FIRST_PID
+
+
+class InodeScheme:
+    """``inode = block * stride + slot + 1``, without a cap on any table.
+
+    Block 0 is the root directory and block ``pid`` that process's directory;
+    slot 0 is the directory itself and slot ``n`` its n-th entry.  The stride
+    is one more than the longest table, so every (block, slot) has its own
+    inode, a process's inodes hold for as long as it lives, and pids are never
+    reused, so no inode ever names another file.  The root is inode 1, as FUSE
+    wants.
+    """
+
+    ROOT_BLOCK = 0
+
+    def __init__(self, *tables: EntryTable[Any]) -> None:
+        self.stride = 1 + max(len(table) for table in tables)
+
+    def inode(self, block: int, slot: int = 0) -> int:
+        """O(1)."""
+        assert 0 <= slot < self.stride, f"slot {slot} outside a stride of {self.stride}"
+        return block * self.stride + slot + 1
+
+    def split(self, inode: int) -> tuple[int, int]:
+        """(block, slot) of an inode.  O(1)."""
+        return divmod(inode - 1, self.stride)
+
+
+class Directory(Generic[Owner]):
+    """A directory: whose it is, its entry table, and its subdirectories (none but the root's)."""
+
+    def __init__(self, block: int, owner: Owner, uid: int, gid: int, entries: EntryTable[Owner]) -> None:
+        self.block = block
+        self.owner = owner
+        self.uid = uid
+        self.gid = gid
+        self.entries = entries
+
+    def link_count(self) -> int:
+        """``.``, the parent's link to it, and each subdirectory's ``..``."""
+        return 2
+
+    def subdirectory(self, name: str) -> int | None:
+        """The block of the subdirectory called ``name``."""
+        return None
+
+    def subdirectories(self) -> Iterable[tuple[int, str, int]]:
+        """(readdir offset, name, block) of each subdirectory, after the entries' offsets."""
+        return ()
+
+
+class RootDirectory(Directory[ProcessTable]):
+    """The mount's root: its entry table, then a directory per live process at offset pid."""
+
+    def link_count(self) -> int:
+        return 2 + len(self.owner)
+
+    def subdirectory(self, name: str) -> int | None:
+        if _PID_NAME.fullmatch(name) and self.owner.find(int(name)) is not None:
+            return int(name)
+        return None
+
+    def subdirectories(self) -> Iterable[tuple[int, str, int]]:
+        return ((process.pid, str(process.pid), process.pid) for process in self.owner)
 
 
 Method = TypeVar("Method", bound=Callable[..., Awaitable[Any]])
@@ -156,50 +263,51 @@ class ProcFs(pyfuse3.Operations):
     supports_dot_lookup = True
     enable_writeback_cache = False
 
-    def __init__(self, table: ProcessTable, debug: bool = False) -> None:
+    def __init__(self, table: ProcessTable, debug: bool = False, process_entries: EntryTable[Process] = PROCESS_ENTRIES) -> None:
         super().__init__()
         self.table = table
         self.debug = debug
+        self.process_entries = process_entries
+        self.inodes = InodeScheme(ROOT_ENTRIES, process_entries)
+        assert self.inodes.inode(InodeScheme.ROOT_BLOCK) == ROOT_INODE
+        self.reader_stats = ReaderStats()
         self._files: dict[int, OpenFile] = {}
         self._handles = itertools.count(1)
         self._uid = os.getuid()
         self._gid = os.getgid()
+        self._root = RootDirectory(InodeScheme.ROOT_BLOCK, table, self._uid, self._gid, ROOT_ENTRIES)
 
     # -- inodes -----------------------------------------------------------
 
-    def _resolve(self, inode: int) -> tuple[Process | None, Entry | None]:
-        """Map an inode to (process, entry); root-level inodes give (None, None)."""
-        if inode in (ROOT_INODE, ROOT_CTL_INODE):
-            return None, None
-        pid, index = inode >> ENTRY_BITS, inode & ((1 << ENTRY_BITS) - 1)
-        process = self.table.find(pid)
-        if process is None or index > len(PROCESS_ENTRIES):
+    def _directory(self, block: int) -> Directory[Any]:
+        if block == InodeScheme.ROOT_BLOCK:
+            return self._root
+        process = self.table.find(block)
+        if process is None:
             raise pyfuse3.FUSEError(errno.ENOENT)
-        return process, PROCESS_ENTRIES[index - 1] if index else None
+        return Directory(block, process, process.uid, process.gid, self.process_entries)
+
+    def _resolve(self, inode: int) -> tuple[Directory[Any], Entry[Any] | None]:
+        """Map an inode to its directory and, for a file, the file's entry (ENOENT if gone).  O(1)."""
+        block, slot = self.inodes.split(inode)
+        directory = self._directory(block)
+        return directory, directory.entries.entry(slot) if slot else None
 
     def _attributes(self, inode: int) -> pyfuse3.EntryAttributes:
+        directory, entry = self._resolve(inode)
         attrs = pyfuse3.EntryAttributes()
         attrs.st_ino = inode
         attrs.st_size = 0
         attrs.st_blksize = 4096
-        attrs.st_nlink = 1
         attrs.entry_timeout = 0
         attrs.attr_timeout = 0
-        attrs.st_uid, attrs.st_gid = self._uid, self._gid
-        if inode == ROOT_INODE:
+        attrs.st_uid, attrs.st_gid = directory.uid, directory.gid
+        if entry is None:
             attrs.st_mode = stat.S_IFDIR | 0o555
-            attrs.st_nlink = 2 + len(self.table)
-        elif inode == ROOT_CTL_INODE:
-            attrs.st_mode = stat.S_IFREG | 0o600
+            attrs.st_nlink = directory.link_count()
         else:
-            process, entry = self._resolve(inode)
-            assert process is not None
-            attrs.st_uid, attrs.st_gid = process.uid, process.gid
-            if entry is None:
-                attrs.st_mode = stat.S_IFDIR | 0o555
-                attrs.st_nlink = 2
-            else:
-                attrs.st_mode = stat.S_IFREG | entry.mode
+            attrs.st_mode = stat.S_IFREG | entry.mode
+            attrs.st_nlink = 1
         return attrs
 
     @fuse_errors
@@ -213,50 +321,44 @@ class ProcFs(pyfuse3.Operations):
             log.debug("lookup parent=%d name=%r", parent_inode, text)
         if text == ".":
             return self._attributes(parent_inode)
-        if parent_inode == ROOT_INODE:
-            if text == "..":
-                return self._attributes(ROOT_INODE)
-            if text == "ctl":
-                return self._attributes(ROOT_CTL_INODE)
-            if _PID_NAME.fullmatch(text) and self.table.find(int(text)) is not None:
-                return self._attributes(int(text) << ENTRY_BITS)
-            raise pyfuse3.FUSEError(errno.ENOENT)
-        process, entry = self._resolve(parent_inode)
+        directory, entry = self._resolve(parent_inode)
         if entry is not None:
             raise pyfuse3.FUSEError(errno.ENOTDIR)
-        assert process is not None
         if text == "..":
             return self._attributes(ROOT_INODE)
-        found = _ENTRY_BY_NAME.get(text)
-        if found is None:
-            raise pyfuse3.FUSEError(errno.ENOENT)
-        return self._attributes((process.pid << ENTRY_BITS) | found[0])
+        slot = directory.entries.slot(text)
+        if slot is not None:
+            return self._attributes(self.inodes.inode(directory.block, slot))
+        block = directory.subdirectory(text)
+        if block is not None:
+            return self._attributes(self.inodes.inode(block))
+        raise pyfuse3.FUSEError(errno.ENOENT)
 
     # -- directories ------------------------------------------------------
 
     @fuse_errors
     async def opendir(self, inode: int, ctx: pyfuse3.RequestContext) -> int:
-        process, entry = self._resolve(inode)
+        _, entry = self._resolve(inode)
         if entry is not None:
             raise pyfuse3.FUSEError(errno.ENOTDIR)
         return inode
 
+    def listing(self, inode: int) -> list[tuple[int, bytes, int]]:
+        """(readdir offset, name, inode) of everything in a directory, in offset order.
+
+        Offsets are stable: an entry's slot, then each process's pid.  O(entries + processes).
+        """
+        directory, _ = self._resolve(inode)
+        block = directory.block
+        listing = [(slot, entry.name.encode(), self.inodes.inode(block, slot)) for slot, entry in directory.entries]
+        listing += [(offset, name.encode(), self.inodes.inode(child)) for offset, name, child in directory.subdirectories()]
+        return listing
+
     @fuse_errors
     async def readdir(self, inode: int, start_id: int, token: pyfuse3.ReaddirToken) -> None:
-        """Offsets are stable: 1 for ctl, the pid for a process, the entry index inside one."""
         if self.debug:
             log.debug("readdir inode=%d from=%d", inode, start_id)
-        if inode == ROOT_INODE:
-            listing: list[tuple[int, bytes, int]] = [(1, b"ctl", ROOT_CTL_INODE)]
-            listing += [(process.pid, str(process.pid).encode(), process.pid << ENTRY_BITS) for process in self.table]
-        else:
-            process, _ = self._resolve(inode)
-            assert process is not None
-            listing = [
-                (index + 1, entry.name.encode(), (process.pid << ENTRY_BITS) | (index + 1))
-                for index, entry in enumerate(PROCESS_ENTRIES)
-            ]
-        for offset, name, child in listing:
+        for offset, name, child in self.listing(inode):
             if offset <= start_id:
                 continue
             try:
@@ -274,19 +376,14 @@ class ProcFs(pyfuse3.Operations):
     @fuse_errors
     async def open(self, inode: int, flags: int, ctx: pyfuse3.RequestContext) -> pyfuse3.FileInfo:
         wants_write = flags & os.O_ACCMODE in (os.O_WRONLY, os.O_RDWR)
-        if inode == ROOT_CTL_INODE:
-            self._check_owner(ctx, self._uid)
-            source: OpenFile = ControlSource(root_session(self.table))
-        else:
-            process, entry = self._resolve(inode)
-            if entry is None:
-                raise pyfuse3.FUSEError(errno.EISDIR)
-            assert process is not None
-            if entry.writable or entry.mode & 0o077 == 0:
-                self._check_owner(ctx, process.uid)
-            if wants_write and not entry.writable and ctx.uid != 0:
-                raise pyfuse3.FUSEError(errno.EACCES)
-            source = entry.open(process)
+        directory, entry = self._resolve(inode)
+        if entry is None:
+            raise pyfuse3.FUSEError(errno.EISDIR)
+        if entry.writable or entry.mode & 0o077 == 0:
+            self._check_owner(ctx, directory.uid)
+        if wants_write and not entry.writable and ctx.uid != 0:
+            raise pyfuse3.FUSEError(errno.EACCES)
+        source = entry.open(directory.owner, self.reader_stats)
         handle = next(self._handles)
         self._files[handle] = source
         if self.debug:

@@ -12,6 +12,7 @@ import pyfuse3
 import trio
 
 from .fs import ProcFs
+from .reader_stats import ReaderStats
 from ..process import ProcessTable
 from ..workloads import Workload, run_workload
 
@@ -79,11 +80,11 @@ async def serve(
             pyfuse3.close(unmount=True)
             print(f"fakeproc: unmounted {mountpoint}", flush=True)
             if stats_file is not None:
-                stats_file.write_text(json.dumps(collect_stats(table, workloads)))
+                stats_file.write_text(json.dumps(collect_stats(table, workloads, fs.reader_stats)))
 
 
-def collect_stats(table: ProcessTable, workloads: list[Workload]) -> dict[str, object]:
-    """What benchmarks read after a run: per-workload latencies, per-process counters."""
+def collect_stats(table: ProcessTable, workloads: list[Workload], reader_stats: ReaderStats) -> dict[str, object]:
+    """What benchmarks read after a run: per-workload latencies, per-process writer and reader counters."""
     return {
         "preempt": vars(table.preempter.stats),
         "workloads": [
@@ -91,7 +92,12 @@ def collect_stats(table: ProcessTable, workloads: list[Workload]) -> dict[str, o
             for workload in workloads
         ],
         "processes": {
-            str(process.pid): {"comm": process.comm, "vmas": process.mm.map_count, **vars(process.mm.stats)}
+            str(process.pid): {
+                "comm": process.comm,
+                "vmas": process.mm.map_count,
+                **vars(process.mm.stats),
+                **vars(reader_stats.counters(process)),
+            }
             for process in table
         },
     }

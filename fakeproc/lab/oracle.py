@@ -24,7 +24,7 @@ import trio
 from ..mm.mm import MemoryManager
 from ..mm.walk import LockMode
 from ..process import Process, ProcessTable
-from ..procfs.maps import GATE_VMA, MapsOps, PageWindow, format_maps_line
+from ..procfs.maps import GATE_VMA, MapsOps, format_maps_line
 from ..sched import Preempter, RandomPolicy
 from ..seqfile import PAGE_SIZE, SeqFile
 from ..workloads import Workload
@@ -66,6 +66,35 @@ class History:
         for tick in sorted(self.states):
             if begin <= tick <= last:
                 yield self.states[tick]
+
+
+class PageWindow:
+    """What one page of a read saw: the logical clock when it started and stopped."""
+
+    __slots__ = ("start_tick", "stop_tick", "writer_steps_inside")
+
+    def __init__(self, start_tick: int) -> None:
+        self.start_tick = start_tick
+        self.stop_tick = start_tick
+        self.writer_steps_inside = 0
+
+
+class PageRecorder:
+    """A page observer that keeps one :class:`PageWindow` per page of an iterator."""
+
+    def __init__(self, mm: MemoryManager) -> None:
+        self.mm = mm
+        self.windows: list[PageWindow] = []
+        self._writer_steps_at_start = 0
+
+    def page_started(self) -> None:
+        self.windows.append(PageWindow(self.mm.stats.commits))
+        self._writer_steps_at_start = self.mm.stats.writer_steps
+
+    def page_stopped(self) -> None:
+        window = self.windows[-1]
+        window.stop_tick = self.mm.stats.commits
+        window.writer_steps_inside = self.mm.stats.writer_steps - self._writer_steps_at_start
 
 
 @dataclass
@@ -158,14 +187,13 @@ def _subtract(span: tuple[int, int], covered: Ranges) -> Ranges:
 
 async def read_whole(process: Process, mode: LockMode | None = None) -> tuple[list[bytes], list[PageWindow]]:
     """One read of maps from offset 0 to EOF in 4096-byte reads, as ``cat`` would."""
-    ops = MapsOps(process, mode)
-    ops.record_pages = True
-    seq = SeqFile(ops)
+    recorder = PageRecorder(process.mm)
+    seq = SeqFile(MapsOps(process, mode, observer=recorder))
     pages, offset = [], 0
     while page := await seq.read(offset, PAGE_SIZE):
         pages.append(page)
         offset += len(page)
-    return pages, ops.pages
+    return pages, recorder.windows
 
 
 def seed_trio(seed: int) -> None:
@@ -222,4 +250,4 @@ def run_race(workload: Workload, mode: LockMode, seed: int, reads: int = 20, p: 
     return result
 
 
-__all__ = ["History", "RaceResult", "Violation", "check_read", "read_whole", "run_race", "seed_trio"]
+__all__ = ["History", "PageRecorder", "PageWindow", "RaceResult", "Violation", "check_read", "read_whole", "run_race", "seed_trio"]

@@ -33,13 +33,11 @@ CommitObserver = Callable[["MemoryManager"], None]
 
 @dataclass
 class MmStats:
-    """Counters a benchmark or a test can read.  ``commits`` is the logical clock."""
+    """Writer-side counters.  ``commits`` is the logical clock; readers count their own pages."""
 
     commits: int = 0
+    #: Preemption points passed inside write transactions, so a reader can tell one ran during its page.
     writer_steps: int = 0
-    #: Pages of maps reads during which some writer step ran (sub-page interleaving).
-    pages_with_writer_inside: int = 0
-    pages_read: int = 0
 
 
 class MemoryManager:

@@ -8,12 +8,11 @@ the last VMA: GATE (the [vsyscall] line comes next) and END.
 
 from __future__ import annotations
 
-
 from ..mm.mm import MemoryManager
 from ..mm.vma import Vma, VmFlags
 from ..mm.walk import LockMode, Walker, make_walker
 from ..process import Process
-from ..seqfile import PAGE_SIZE, SeqFile
+from ..seqfile import PAGE_SIZE, PageObserver, SeqFile
 
 GATE = (1 << 64) - 2
 END = (1 << 64) - 1
@@ -65,31 +64,21 @@ def maps_line(vma: Vma) -> bytes:
     return encode(line)
 
 
-class PageWindow:
-    """What one page of a read saw: the logical clock when it started and stopped."""
-
-    __slots__ = ("start_tick", "stop_tick", "writer_steps_inside")
-
-    def __init__(self, start_tick: int) -> None:
-        self.start_tick = start_tick
-        self.stop_tick = start_tick
-        self.writer_steps_inside = 0
-
-
 class VmaIterator:
-    """Per-open-file maps iterator (``proc_maps_private`` plus m_start/m_next/m_stop)."""
+    """Per-open-file maps iterator (``proc_maps_private`` plus m_start/m_next/m_stop).
 
-    def __init__(self, process: Process, mode: LockMode | None = None) -> None:
+    ``observer``, if given, hears of every page: after ``start`` takes the
+    locks and after ``stop`` drops them.
+    """
+
+    def __init__(self, process: Process, mode: LockMode | None = None, *, observer: PageObserver | None = None) -> None:
         self.process = process
         self.mm: MemoryManager = process.mm
         self.mode = mode or process.lock_mode
         self.walker: Walker = make_walker(self.mode, self.mm)
+        self.observer = observer
         self.last_pos = 0
         self._locked = False
-        self._page_steps_at_start = 0
-        #: Filled in by every page, for the tearing oracle and statistics.
-        self.pages: list[PageWindow] = []
-        self.record_pages = False
 
     async def start(self, position: int) -> tuple[Vma | None, int]:
         if position == END:
@@ -99,9 +88,8 @@ class VmaIterator:
             return None, END
         await self.walker.lock_range()
         self._locked = True
-        self._page_steps_at_start = self.mm.stats.writer_steps
-        if self.record_pages:
-            self.pages.append(PageWindow(self.mm.stats.commits))
+        if self.observer is not None:
+            self.observer.page_started()
         if 0 < position != GATE:
             position = self.last_pos
         return await self._find(position)
@@ -124,15 +112,8 @@ class VmaIterator:
             return
         self._locked = False
         self.walker.unlock_range()
-        stats = self.mm.stats
-        steps = stats.writer_steps - self._page_steps_at_start
-        stats.pages_read += 1
-        if steps:
-            stats.pages_with_writer_inside += 1
-        if self.record_pages and self.pages:
-            page = self.pages[-1]
-            page.stop_tick = self.mm.stats.commits
-            page.writer_steps_inside = steps
+        if self.observer is not None:
+            self.observer.page_stopped()
 
 
 class MapsOps(VmaIterator):

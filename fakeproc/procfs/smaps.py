@@ -17,6 +17,7 @@ from ..mm.mm import MemoryManager
 from ..mm.vma import Vma, VmFlags
 from ..mm.walk import LockMode
 from ..process import Process
+from ..seqfile import PageObserver
 from .maps import GATE_VMA, NAME_COLUMN, VmaIterator, encode, format_maps_line
 
 #: VmFlags mnemonics in bit order, as ``show_smap_vma_flags`` prints them.
@@ -130,8 +131,8 @@ def format_smaps_record(mm: MemoryManager, vma: Vma) -> str:
 class SmapsOps(VmaIterator):
     """SeqOps for /proc/<pid>/smaps: the maps iterator, always under ``mmap_lock``."""
 
-    def __init__(self, process: Process) -> None:
-        super().__init__(process, LockMode.MMAP)
+    def __init__(self, process: Process, *, observer: PageObserver | None = None) -> None:
+        super().__init__(process, LockMode.MMAP, observer=observer)
 
     def show(self, vma: Vma) -> bytes:
         return encode(format_smaps_record(self.mm, vma))
