@@ -38,7 +38,7 @@ from ..mm.vma import PAGE_SIZE, VmFlags
 from ..mm.walk import LockMode
 from ..population import clone_real_process
 from ..process import ProcessTable
-from ..procfs.maps import MapsOps
+from ..procfs.maps import MapsIterator
 from ..sched import Preempter, parse_policy
 from ..seqfile import SeqFile
 from .common import (
@@ -108,7 +108,7 @@ def read_inprocess(pid: int, mode: LockMode, preempt: str | None, runs: int) -> 
     async def read_all() -> float:
         best = float("inf")
         for _ in range(max(1, runs)):
-            seq = SeqFile(MapsOps(process))
+            seq = SeqFile(MapsIterator(process))
             offset = 0
             began = time.perf_counter()
             while True:

@@ -24,8 +24,8 @@ from ..ctl import ControlSession, process_commands, root_commands
 from ..errors import SyscallError
 from ..process import Process, ProcessTable
 from ..seqfile import SeqFile
-from ..procfs.maps import MapsOps
-from ..procfs.smaps import SmapsOps, SmapsRollupOps
+from ..procfs.maps import MapsIterator
+from ..procfs.smaps import SmapsIterator, SmapsRollupIterator
 from ..procfs.status import render_cmdline, render_comm, render_status
 
 log = logging.getLogger("fakeproc.fs")
@@ -115,9 +115,9 @@ PROCESS_ENTRIES: tuple[Entry, ...] = (
     Entry("cmdline", 0o444, lambda process: TextSource(process, render_cmdline)),
     Entry("comm", 0o444, lambda process: TextSource(process, render_comm)),
     Entry("ctl", 0o600, lambda process: ControlSource(ControlSession(process_commands(process), process))),
-    Entry("maps", 0o444, lambda process: SeqSource(SeqFile(MapsOps(process)))),
-    Entry("smaps", 0o444, lambda process: SeqSource(SeqFile(SmapsOps(process)))),
-    Entry("smaps_rollup", 0o444, lambda process: SeqSource(SeqFile(SmapsRollupOps(process)))),
+    Entry("maps", 0o444, lambda process: SeqSource(SeqFile(MapsIterator(process)))),
+    Entry("smaps", 0o444, lambda process: SeqSource(SeqFile(SmapsIterator(process)))),
+    Entry("smaps_rollup", 0o444, lambda process: SeqSource(SeqFile(SmapsRollupIterator(process)))),
     Entry("status", 0o444, lambda process: TextSource(process, render_status)),
 )
 _ENTRY_BY_NAME = {entry.name: (index + 1, entry) for index, entry in enumerate(PROCESS_ENTRIES)}

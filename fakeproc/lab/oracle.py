@@ -24,7 +24,7 @@ import trio
 from ..mm.mm import MemoryManager
 from ..mm.walk import LockMode
 from ..process import Process, ProcessTable
-from ..procfs.maps import GATE_VMA, MapsOps, PageWindow, format_maps_line
+from ..procfs.maps import GATE_VMA, MapsIterator, PageWindow, format_maps_line
 from ..sched import Preempter, RandomPolicy
 from ..seqfile import PAGE_SIZE, SeqFile
 from ..workloads import Workload
@@ -158,7 +158,7 @@ def _subtract(span: tuple[int, int], covered: Ranges) -> Ranges:
 
 async def read_whole(process: Process, mode: LockMode | None = None) -> tuple[list[bytes], list[PageWindow]]:
     """One read of maps from offset 0 to EOF in 4096-byte reads, as ``cat`` would."""
-    ops = MapsOps(process, mode)
+    ops = MapsIterator(process, mode)
     ops.record_pages = True
     seq = SeqFile(ops)
     pages, offset = [], 0

@@ -113,7 +113,7 @@ class MemoryManager:
         """Add a VMA to an address space that no reader can see yet.  O(log n).
 
         Populations and clones build processes this way, far faster than one
-        transaction per VMA; everything else goes through :mod:`.ops`.
+        transaction per VMA; everything else goes through :mod:`.syscalls`.
         """
         if vma.start >= vma.end or self.tree.overlapping(vma.start, vma.end):
             raise ValueError(f"cannot install {vma!r}: empty or overlapping")

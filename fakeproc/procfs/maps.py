@@ -134,8 +134,8 @@ class VmaIterator:
             page.writer_steps_inside = steps
 
 
-class MapsOps(VmaIterator):
-    """SeqOps for /proc/<pid>/maps."""
+class MapsIterator(VmaIterator):
+    """SeqIterator for /proc/<pid>/maps."""
 
     def show(self, vma: Vma) -> bytes:
         return maps_line(vma)

@@ -127,8 +127,8 @@ def format_smaps_record(mm: MemoryManager, vma: Vma) -> str:
     return "".join(lines)
 
 
-class SmapsOps(VmaIterator):
-    """SeqOps for /proc/<pid>/smaps: the maps iterator, always under ``mmap_lock``."""
+class SmapsIterator(VmaIterator):
+    """SeqIterator for /proc/<pid>/smaps: the maps iterator, always under ``mmap_lock``."""
 
     def __init__(self, process: Process) -> None:
         super().__init__(process, LockMode.MMAP)
@@ -137,8 +137,8 @@ class SmapsOps(VmaIterator):
         return encode(format_smaps_record(self.mm, vma))
 
 
-class SmapsRollupOps:
-    """SeqOps for /proc/<pid>/smaps_rollup: one record summing every VMA."""
+class SmapsRollupIterator:
+    """SeqIterator for /proc/<pid>/smaps_rollup: one record summing every VMA."""
 
     def __init__(self, process: Process) -> None:
         self.process = process

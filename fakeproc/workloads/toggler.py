@@ -14,7 +14,7 @@ from ..mm import syscalls
 from ..mm.syscalls import MapFlags, MremapFlags
 from ..mm.vma import PAGE_SIZE, VmFlags
 from ..process import Process
-from ..procfs.maps import MapsOps
+from ..procfs.maps import MapsIterator
 from ..seqfile import SeqFile
 from .base import Workload
 
@@ -35,7 +35,7 @@ async def page_boundary_vma_start(process: Process) -> int:
 
     Asked of the real reader, so the page rule lives only in seq_file.
     """
-    first_page = await SeqFile(MapsOps(process)).read(0, PAGE_SIZE)
+    first_page = await SeqFile(MapsIterator(process)).read(0, PAGE_SIZE)
     lines = first_page.decode().splitlines()
     if not lines or lines[-1].endswith("[vsyscall]"):
         raise ValueError("maps fits in one page: no VMA sits at a page boundary")
