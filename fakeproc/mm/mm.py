@@ -8,6 +8,7 @@ through :mod:`fakeproc.mm.walk`.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from sortedcontainers import SortedSet
 from ..sched import Preempter
 from .locks import RWSemaphore, SeqCount, VmaLocks
 from .tree import VmaTree
-from .vma import PAGE_SIZE, Vma
+from .vma import PAGE_SIZE, AnonVma, Vma
 
 #: x86-64 user address space: TASK_SIZE_MAX.
 TASK_SIZE = 0x7FFFFFFFF000
@@ -27,6 +28,8 @@ MMAP_MIN_ADDR = 0x10000
 MAX_MAP_COUNT = 65530
 #: Where top-down placement starts unless a process says otherwise.
 DEFAULT_MMAP_BASE = 0x7F0000000000
+#: Inode number of the first shmem file behind a shared anonymous mapping.
+FIRST_SHMEM_INODE = 0x1000
 
 CommitObserver = Callable[["MemoryManager"], None]
 
@@ -56,6 +59,10 @@ class MemoryManager:
         self.resident: SortedSet[int] = SortedSet()
         self.stats = MmStats()
         self.observers: list[CommitObserver] = []
+        # Numbered per address space, so that what a run shows does not
+        # depend on what ran before it in the same Python process.
+        self._shmem_inodes = itertools.count(FIRST_SHMEM_INODE)
+        self._anon_vma_numbers = itertools.count(1)
 
     def __repr__(self) -> str:
         return f"<MemoryManager {len(self.tree)} VMAs seq={self.seq.value} {self.mmap_lock!r}>"
@@ -73,6 +80,14 @@ class MemoryManager:
         """Faulted-in pages within ``[start, end)``.  O(log n)."""
         resident = self.resident
         return resident.bisect_left(end) - resident.bisect_left(start)
+
+    def allocate_shmem_inode(self) -> int:
+        """A fresh inode number for the shmem file of a shared anonymous mapping.  O(1)."""
+        return next(self._shmem_inodes)
+
+    def new_anon_vma(self) -> AnonVma:
+        """A fresh anon_vma for memory faulted in here.  O(1)."""
+        return AnonVma(next(self._anon_vma_numbers))
 
     @asynccontextmanager
     async def write_locked(self) -> AsyncIterator[None]:

@@ -213,7 +213,7 @@ class Transaction:
             return
         private_write = flags & VmFlags.WRITE and not flags & VmFlags.SHARED
         if private_write and vma.anon_vma is None:
-            vma.anon_vma = self.reusable_anon_vma(vma) or AnonVma()
+            vma.anon_vma = self.reusable_anon_vma(vma) or self.mm.new_anon_vma()
         if private_write or vma.file is not None:
             self.mm.resident.update(range(start, end, PAGE_SIZE))
             await self.step()
