@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from fakeproc.mm.vma import Vma
 from fakeproc.population import demo_layout, many_layout
 from fakeproc.process import ProcessTable
-from fakeproc.procfs.maps import GATE_VMA, MapsIterator, format_maps_line
+from fakeproc.procfs.maps import GATE, MapsIterator, format_maps_line, gate_vma
 from fakeproc.mm.walk import LockMode
 from fakeproc.sched import AlwaysPolicy, Preempter
 from fakeproc.seqfile import PAGE_SIZE, SeqFile
@@ -305,7 +305,7 @@ async def test_next_that_does_not_move_is_nudged() -> None:
 
 
 def maps_content(mm_vmas: list[Vma]) -> bytes:
-    return "".join(format_maps_line(v) for v in mm_vmas).encode() + format_maps_line(GATE_VMA).encode()
+    return "".join(format_maps_line(v) for v in mm_vmas).encode() + format_maps_line(gate_vma()).encode()
 
 
 def make_process(layout: str, count: int = 300):
@@ -324,7 +324,7 @@ def processes():  # type: ignore[no-untyped-def]
 
 
 def maps_records(process) -> list[bytes]:  # type: ignore[no-untyped-def]
-    return [format_maps_line(v).encode() for v in process.mm.vmas()] + [format_maps_line(GATE_VMA).encode()]
+    return [format_maps_line(v).encode() for v in process.mm.vmas()] + [format_maps_line(gate_vma()).encode()]
 
 
 MODES = [LockMode.MMAP, LockMode.VMA, LockMode.VMA_NOGAPCHECK, LockMode.NOLOCK]
@@ -393,7 +393,21 @@ async def test_maps_ends_with_the_gate_line(processes) -> None:  # type: ignore[
         assert text.endswith(
             b"ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0                  [vsyscall]\n"
         )
-    assert await read_all(SeqFile(MapsIterator(processes["empty"])), [7]) == format_maps_line(GATE_VMA).encode()
+    assert await read_all(SeqFile(MapsIterator(processes["empty"])), [7]) == format_maps_line(gate_vma()).encode()
+
+
+async def test_each_open_file_renders_its_own_gate_record(processes) -> None:  # type: ignore[no-untyped-def]
+    """The renderer caches a line in the record it shows, so no two open files may share the gate's."""
+    iterators = [MapsIterator(processes[name]) for name in ("demo", "empty")]
+    gates = []
+    for iterator in iterators:
+        assert await read_all(SeqFile(iterator), [PAGE_SIZE])
+        gate, position = await iterator.start(GATE)
+        iterator.stop()
+        assert position == GATE and gate is not None
+        gates.append(gate)
+    assert gates[0] is not gates[1]
+    assert gates[0].line == gates[1].line == format_maps_line(gate_vma())
 
 
 async def test_a_read_cancelled_mid_page_loses_nothing() -> None:

@@ -24,7 +24,7 @@ import trio
 from ..mm.mm import MemoryManager
 from ..mm.walk import LockMode
 from ..process import Process, ProcessTable
-from ..procfs.maps import GATE_VMA, MapsIterator, PageWindow, format_maps_line
+from ..procfs.maps import MapsIterator, PageWindow, format_maps_line, gate_vma
 from ..sched import Preempter, RandomPolicy
 from ..seqfile import PAGE_SIZE, SeqFile
 from ..workloads import Workload
@@ -108,7 +108,7 @@ def _line_range(line: str) -> tuple[int, int]:
 def check_read(history: History, pages: list[bytes], windows: list[PageWindow]) -> list[Violation]:
     """All violations of rules 1-4 in one whole read."""
     violations: list[Violation] = []
-    gate_line = format_maps_line(GATE_VMA)
+    gate_line = format_maps_line(gate_vma())
     shown: Ranges = []
     previous_end = -1
     for number, (page, window) in enumerate(zip(pages, windows)):

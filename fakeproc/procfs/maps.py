@@ -10,15 +10,24 @@ from __future__ import annotations
 
 
 from ..mm.mm import MemoryManager
-from ..mm.vma import Vma, VmFlags
+from ..mm.vma import PAGE_SIZE, Vma, VmFlags
 from ..mm.walk import LockMode, Walker, make_walker
 from ..process import Process
 
 GATE = (1 << 64) - 2
 END = (1 << 64) - 1
 
-#: The x86-64 vsyscall page: in no tree, never locked, always printed last.
-GATE_VMA = Vma(0xFFFFFFFFFF600000, 0xFFFFFFFFFF601000, VmFlags.EXEC, 0, None, "[vsyscall]")
+#: Where the x86-64 vsyscall page starts: above every user address.
+GATE_START = 0xFFFFFFFFFF600000
+
+
+def gate_vma() -> Vma:
+    """A new record of the vsyscall page: in no tree, never locked, always printed last.
+
+    Each iterator owns one, because the renderer caches its line in the
+    record: one record shared by every open file would be written by all.
+    """
+    return Vma(GATE_START, GATE_START + PAGE_SIZE, VmFlags.EXEC, 0, None, "[vsyscall]")
 
 #: Column where the name starts on 64-bit: ``25 + 6 * sizeof(void *) - 1`` plus one space.
 NAME_COLUMN = 73
@@ -84,6 +93,7 @@ class VmaIterator:
         self.mode = mode or process.lock_mode
         self.walker: Walker = make_walker(self.mode, self.mm)
         self.last_pos = 0
+        self._gate = gate_vma()
         self._locked = False
         self._page_steps_at_start = 0
         #: Filled in by every page, for the tearing oracle and statistics.
@@ -114,7 +124,7 @@ class VmaIterator:
     async def _find(self, position: int) -> tuple[Vma | None, int]:
         vma = await self.walker.get_next(position)
         if vma is None:
-            return GATE_VMA, GATE
+            return self._gate, GATE
         self.last_pos = position
         return vma, vma.end
 

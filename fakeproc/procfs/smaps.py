@@ -17,7 +17,7 @@ from ..mm.mm import MemoryManager
 from ..mm.vma import Vma, VmFlags
 from ..mm.walk import LockMode
 from ..process import Process
-from .maps import GATE_VMA, NAME_COLUMN, VmaIterator, encode, format_maps_line
+from .maps import GATE_START, NAME_COLUMN, VmaIterator, encode, format_maps_line
 
 #: VmFlags mnemonics in bit order, as ``show_smap_vma_flags`` prints them.
 _MNEMONICS = (
@@ -57,7 +57,7 @@ class MemoryUsage:
 
 def vma_usage(mm: MemoryManager, vma: Vma) -> MemoryUsage:
     """Residency of one VMA: written private pages are dirty anonymous memory."""
-    if vma is GATE_VMA:
+    if vma.start == GATE_START:
         return MemoryUsage()
     rss = mm.resident_pages(vma.start, vma.end) << 12
     shared = bool(vma.flags & VmFlags.MAYSHARE)
