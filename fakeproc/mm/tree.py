@@ -24,19 +24,17 @@ class VmaTree:
     """Non-overlapping half-open ranges ``[start, end)``, each mapped to a Vma.
 
     Stored as a SortedDict keyed by range end, so "the first range that ends
-    after ``addr``" (the maps iterator's question) is one bisection.  Like a
-    maple-tree walk, :meth:`find` keeps a cursor: asked for the range after
-    the one it just returned, with the tree unchanged, it steps instead of
-    searching again.
+    after ``addr``" (the maps iterator's question) is one bisection.  The
+    tree's own lookups keep no position; a reader walking it range by range
+    owns a :class:`TreeCursor`.
     """
 
-    __slots__ = ("_by_end", "_version", "_cursor")
+    __slots__ = ("_by_end", "_version")
 
     def __init__(self) -> None:
         self._by_end: SortedDict[int, tuple[int, Vma]] = SortedDict()
-        #: Bumped by every change; a cursor from an older version is not used.
+        #: Bumped by every change; a cursor positioned in an older version searches again.
         self._version = 0
-        self._cursor: tuple[int, int, Iterator[int]] | None = None
 
     def __len__(self) -> int:
         """Number of ranges.  O(1)."""
@@ -46,20 +44,14 @@ class VmaTree:
         """The first range with ``end > addr``, as ``(start, end, vma)``.
 
         This is ``vma_find(addr, ULONG_MAX)``: the range containing ``addr`` or
-        the next one above it.  O(1) amortized when ``addr`` is the end of the
-        range the previous call returned and nothing changed since; else O(log n).
+        the next one above it.  O(log n); a walk that asks range after range
+        uses a :class:`TreeCursor` instead.
         """
-        cursor = self._cursor
-        if cursor is not None and cursor[0] == self._version and cursor[1] == addr:
-            keys = cursor[2]
-        else:
-            keys = self._by_end.irange(minimum=addr, inclusive=(False, True))
-        end = next(keys, None)
-        if end is None:
-            self._cursor = None
+        ends = self._by_end
+        index = ends.bisect_right(addr)
+        if index == len(ends):
             return None
-        self._cursor = (self._version, end, keys)
-        start, vma = self._by_end[end]
+        end, (start, vma) = ends.peekitem(index)
         return start, end, vma
 
     def find_before(self, addr: int) -> tuple[int, int, Vma] | None:
@@ -160,3 +152,39 @@ class VmaTree:
                 if vma.detached:
                     raise TreeCorrupt(f"{vma!r} is detached but still in the tree")
                 seen.add(id(vma))
+
+
+class TreeCursor:
+    """One reader's position in a :class:`VmaTree` (a maple-tree walk's state).
+
+    Each reader owns its cursor, so readers of one tree never move each
+    other's position, and the tree's own lookups move none.
+    """
+
+    __slots__ = ("_tree", "_version", "_last_end", "_ends")
+
+    def __init__(self, tree: VmaTree) -> None:
+        self._tree = tree
+        # Nothing returned yet: -1 is no address, so the first find searches.
+        self._version = -1
+        self._last_end = -1
+        self._ends: Iterator[int] = iter(())
+
+    def find(self, addr: int) -> tuple[int, int, Vma] | None:
+        """The first range with ``end > addr``, as :meth:`VmaTree.find` answers it.
+
+        O(1) amortized when ``addr`` is the end of the range this cursor
+        returned last and the tree has not changed since: it steps to the
+        next range.  Otherwise O(log n): it searches.
+        """
+        tree = self._tree
+        if addr != self._last_end or self._version != tree._version:
+            self._ends = tree._by_end.irange(minimum=addr, inclusive=(False, True))
+            self._version = tree._version
+        end = next(self._ends, None)
+        if end is None:
+            self._last_end = -1
+            return None
+        self._last_end = end
+        start, vma = tree._by_end[end]
+        return start, end, vma
