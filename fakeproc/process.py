@@ -29,7 +29,6 @@ class Process:
     gid: int = 0
     threads: int = 1
     alive: bool = True
-    vm_peak: int = 0
     #: False for a kernel thread: no address space, so maps is empty.
     has_mm: bool = True
 

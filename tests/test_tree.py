@@ -273,6 +273,22 @@ def test_check_catches_overlap_and_empty_ranges() -> None:
     tree._by_end[6 * P] = (6 * P, b)
     with pytest.raises(TreeCorrupt, match="empty"):
         tree.check(settled=False)
+    tree._by_end[6 * P] = (4 * P, b)
+    tree.check()
+    tree.mapped_bytes += P
+    with pytest.raises(TreeCorrupt, match="mapped_bytes"):
+        tree.check(settled=False)
+
+
+def test_mapped_bytes_follows_stores_trims_and_erases() -> None:
+    tree, (a, _) = build((0, 4), (6, 8))
+    assert tree.mapped_bytes == 6 * P
+    tree.store(3 * P, 7 * P, a)  # trims both neighbours, fills the hole
+    assert tree.mapped_bytes == 8 * P
+    tree.erase(2 * P, 10 * P)
+    assert tree.mapped_bytes == 2 * P
+    tree.store(0, 2 * P, None)
+    assert tree.mapped_bytes == 0
 
 
 # --- state machine against a page -> (vma, store) reference -------------------

@@ -9,7 +9,7 @@ through :mod:`fakeproc.mm.walk`.
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -55,8 +55,13 @@ class MemoryManager:
         self.mmap_lock = RWSemaphore()
         self.seq = SeqCount()
         self.vma_locks = VmaLocks(self.seq)
-        #: Page addresses that have been faulted in (Rss).
+        #: Page addresses that have been faulted in (Rss).  Changed only
+        #: through :meth:`add_resident` and :meth:`drop_resident`.
         self.resident: SortedSet[int] = SortedSet()
+        #: The most bytes ever mapped (VmPeak) and resident (VmHWM).  Raised
+        #: where the sizes grow, so a peak survives the unmap that ends it.
+        self.hiwater_vm = 0
+        self.hiwater_rss = 0
         self.stats = MmStats()
         self.observers: list[CommitObserver] = []
         # Numbered per address space, so that what a run shows does not
@@ -72,6 +77,16 @@ class MemoryManager:
         """Number of VMAs.  O(1)."""
         return len(self.tree)
 
+    @property
+    def total_vm(self) -> int:
+        """Bytes mapped, as the tree records them (VmSize).  O(1)."""
+        return self.tree.mapped_bytes
+
+    @property
+    def rss(self) -> int:
+        """Bytes faulted in (VmRSS).  O(1)."""
+        return len(self.resident) * PAGE_SIZE
+
     def vmas(self) -> list[Vma]:
         """Every VMA in address order.  O(n).  Meaningful outside transactions."""
         return [vma for _, _, vma in self.tree]
@@ -80,6 +95,26 @@ class MemoryManager:
         """Faulted-in pages within ``[start, end)``.  O(log n)."""
         resident = self.resident
         return resident.bisect_left(end) - resident.bisect_left(start)
+
+    def store(self, start: int, end: int, vma: Vma) -> None:
+        """Map ``[start, end)`` to ``vma`` in the tree and raise VmPeak.  O(log n + k), k ranges overwritten.
+
+        Every store of the model comes through here; an erase only shrinks
+        the mapping, so it goes to the tree directly.
+        """
+        self.tree.store(start, end, vma)
+        self.hiwater_vm = max(self.hiwater_vm, self.tree.mapped_bytes)
+
+    def add_resident(self, pages: Iterable[int]) -> None:
+        """Fault the pages at these addresses in and raise VmHWM.  O(k log n) for k pages."""
+        self.resident.update(pages)
+        self.hiwater_rss = max(self.hiwater_rss, self.rss)
+
+    def drop_resident(self, start: int, end: int) -> None:
+        """Forget the faulted-in pages of ``[start, end)``.  O(k log n) for k pages."""
+        resident = self.resident
+        for page in list(resident.irange(start, end, inclusive=(True, False))):
+            resident.discard(page)
 
     def allocate_shmem_inode(self) -> int:
         """A fresh inode number for the shmem file of a shared anonymous mapping.  O(1)."""
@@ -120,6 +155,7 @@ class MemoryManager:
         """Assert the settled invariants (no transaction in progress).  O(n)."""
         assert not self.seq.writing, "check() during a transaction"
         self.tree.check(settled=True)
+        assert self.hiwater_vm >= self.total_vm and self.hiwater_rss >= self.rss, "a size above its peak"
         for _, _, vma in self.tree:
             assert vma.start % PAGE_SIZE == 0 and vma.end % PAGE_SIZE == 0, vma
             assert vma.readers >= 0, vma
@@ -132,4 +168,4 @@ class MemoryManager:
         """
         if vma.start >= vma.end or self.tree.overlapping(vma.start, vma.end):
             raise ValueError(f"cannot install {vma!r}: empty or overlapping")
-        self.tree.store(vma.start, vma.end, vma)
+        self.store(vma.start, vma.end, vma)

@@ -358,8 +358,8 @@ async def _move_vma(tx: Transaction, old: int, old_len: int, new_len: int, new_a
     copy.set_range(copy.start, copy.end, new_addr >> PAGE_SHIFT if fresh_anon else vma.pgoff_at(old))
     moved = list(mm.resident.irange(old, old + old_len, inclusive=(True, False)))
     new = await tx.map_new_range(copy)
-    tx.drop_pages(old, old + old_len)
-    mm.resident.update(page - old + new_addr for page in moved)
+    mm.drop_resident(old, old + old_len)
+    mm.add_resident(page - old + new_addr for page in moved)
     if flags & MremapFlags.DONTUNMAP:
         source = mm.tree.lookup(old)
         if source is not None and source is not new and (source.start, source.end) == (old, old + old_len):

@@ -50,7 +50,7 @@ class Transaction:
         await self.lock(new)
         vma.set_range(*keep)
         await self.step()
-        self.mm.tree.store(new.start, new.end, new)
+        self.mm.store(new.start, new.end, new)
         await self.step()
         return new
 
@@ -81,7 +81,7 @@ class Transaction:
 
     async def store(self, vma: Vma) -> None:
         """Make the tree map the VMA's current range to it."""
-        self.mm.tree.store(vma.start, vma.end, vma)
+        self.mm.store(vma.start, vma.end, vma)
         await self.step()
 
     async def set_flags(self, vma: Vma, flags: VmFlags) -> None:
@@ -105,14 +105,9 @@ class Transaction:
         if not pieces:
             return
         self.mm.tree.erase(start, end)
-        self.drop_pages(start, end)
+        self.mm.drop_resident(start, end)
         await self.step()
         await self.detach(pieces)
-
-    def drop_pages(self, start: int, end: int) -> None:
-        resident = self.mm.resident
-        for page in list(resident.irange(start, end, inclusive=(True, False))):
-            resident.discard(page)
 
     def neighbours(self, start: int, end: int) -> tuple[Vma | None, Vma | None]:
         """The VMAs ending exactly at ``start`` and starting exactly at ``end``."""
@@ -132,7 +127,7 @@ class Transaction:
         ``copy_vma``, this never checks max_map_count.
         """
         replaced = await self.gather(new.start, new.end)
-        self.drop_pages(new.start, new.end)
+        self.mm.drop_resident(new.start, new.end)
         prev, next_ = self.merge_candidates(new, new)
         if prev is not None or next_ is not None:
             return await self._expand_over(prev, next_, new, replaced)
@@ -215,7 +210,7 @@ class Transaction:
         if private_write and vma.anon_vma is None:
             vma.anon_vma = self.reusable_anon_vma(vma) or self.mm.new_anon_vma()
         if private_write or vma.file is not None:
-            self.mm.resident.update(range(start, end, PAGE_SIZE))
+            self.mm.add_resident(range(start, end, PAGE_SIZE))
             await self.step()
 
     def reusable_anon_vma(self, vma: Vma) -> AnonVma | None:

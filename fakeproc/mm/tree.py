@@ -29,12 +29,14 @@ class VmaTree:
     owns a :class:`TreeCursor`.
     """
 
-    __slots__ = ("_by_end", "_version")
+    __slots__ = ("_by_end", "_version", "mapped_bytes")
 
     def __init__(self) -> None:
         self._by_end: SortedDict[int, tuple[int, Vma]] = SortedDict()
         #: Bumped by every change; a cursor positioned in an older version searches again.
         self._version = 0
+        #: Total length of the ranges, kept by :meth:`store` so that reading it is O(1).
+        self.mapped_bytes = 0
 
     def __len__(self) -> int:
         """Number of ranges.  O(1)."""
@@ -98,12 +100,14 @@ class VmaTree:
         self._version += 1
         for range_start, range_end, old in self.overlapping(start, end):
             del ends[range_end]
+            self.mapped_bytes -= min(range_end, end) - max(range_start, start)
             if range_start < start:
                 ends[start] = (range_start, old)
             if range_end > end:
                 ends[range_end] = (end, old)
         if vma is not None:
             ends[end] = (start, vma)
+            self.mapped_bytes += end - start
 
     def erase(self, start: int, end: int) -> None:
         """Map ``[start, end)`` to nothing.  O(log n + k)."""
@@ -132,11 +136,13 @@ class VmaTree:
     def check(self, settled: bool = True) -> None:
         """Assert the invariants.  O(n).
 
-        Always: ranges are non-empty, sorted and non-overlapping.  When
-        ``settled`` (no transaction in progress): each range equals its VMA's
-        fields, every VMA is in the tree once and none is detached.
+        Always: ranges are non-empty, sorted and non-overlapping, and
+        ``mapped_bytes`` is their total length.  When ``settled`` (no
+        transaction in progress): each range equals its VMA's fields, every
+        VMA is in the tree once and none is detached.
         """
         previous_end = -1
+        total = 0
         seen: set[int] = set()
         for end, (start, vma) in self._by_end.items():
             if not start < end:
@@ -144,6 +150,7 @@ class VmaTree:
             if start < previous_end:
                 raise TreeCorrupt(f"range {start:#x}-{end:#x} overlaps the previous one")
             previous_end = end
+            total += end - start
             if settled:
                 if (vma.start, vma.end) != (start, end):
                     raise TreeCorrupt(f"tree range {start:#x}-{end:#x} disagrees with {vma!r}")
@@ -152,6 +159,8 @@ class VmaTree:
                 if vma.detached:
                     raise TreeCorrupt(f"{vma!r} is detached but still in the tree")
                 seen.add(id(vma))
+        if total != self.mapped_bytes:
+            raise TreeCorrupt(f"mapped_bytes is {self.mapped_bytes:#x}, the ranges add up to {total:#x}")
 
 
 class TreeCursor:
