@@ -1,9 +1,10 @@
 """MemoryManager: one simulated address space (``struct mm_struct``).
 
 It ties together the VMA tree, ``mmap_lock``, the write sequence, the per-VMA
-locks and the preemption points.  Writers change it through
-:meth:`MemoryManager.transaction` (see :mod:`fakeproc.mm.syscalls`); readers walk it
-through :mod:`fakeproc.mm.walk`.
+locks and the writer's preemption point.  Writers change it under
+:meth:`MemoryManager.write_locked`, step by step through a
+:class:`~fakeproc.mm.transaction.Transaction` (see :mod:`fakeproc.mm.syscalls`);
+readers walk it through :mod:`fakeproc.mm.walk`.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class MmStats:
     """Counters a benchmark or a test can read.  ``commits`` is the logical clock."""
 
     commits: int = 0
+    #: Steps of write transactions, i.e. calls of :meth:`MemoryManager.writer_preempt`.
     writer_steps: int = 0
     #: Pages of maps reads during which some writer step ran (sub-page interleaving).
     pages_with_writer_inside: int = 0
@@ -142,8 +144,8 @@ class MemoryManager:
                 observe(self)
             self.mmap_lock.release_write()
 
-    async def writer_step(self) -> None:
-        """A preemption point between two steps of a write transaction."""
+    async def writer_preempt(self) -> None:
+        """The writer's preemption point, ending each step of a write transaction (counted in ``writer_steps``)."""
         self.stats.writer_steps += 1
         await self.preempter.point()
 
