@@ -24,7 +24,7 @@ from fakeproc.mm.vma import Vma
 from fakeproc.population import demo_layout, many_layout
 from fakeproc.process import ProcessTable
 from fakeproc.procfs.maps import GATE, MapsIterator, format_maps_line, gate_vma
-from fakeproc.mm.walk import LockMode
+from fakeproc.mm.walk import LockMode, MmapLockWalker
 from fakeproc.sched import AlwaysPolicy, Preempter
 from fakeproc.seqfile import PAGE_SIZE, SeqFile
 
@@ -394,6 +394,15 @@ async def test_maps_ends_with_the_gate_line(processes) -> None:  # type: ignore[
             b"ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0                  [vsyscall]\n"
         )
     assert await read_all(SeqFile(MapsIterator(processes["empty"])), [7]) == format_maps_line(gate_vma()).encode()
+
+
+def test_maps_readers_lock_as_the_address_space_says() -> None:
+    table = ProcessTable(lock_mode=LockMode.MMAP)
+    by_default, chosen = table.spawn("d"), table.spawn("c", LockMode.NOLOCK)
+    assert by_default.mm.reader_lock_mode is LockMode.MMAP and chosen.mm.reader_lock_mode is LockMode.NOLOCK
+    assert isinstance(MapsIterator(by_default).walker, MmapLockWalker)
+    assert MapsIterator(chosen).mode is LockMode.NOLOCK
+    assert MapsIterator(chosen, LockMode.VMA).mode is LockMode.VMA
 
 
 async def test_each_open_file_renders_its_own_gate_record(processes) -> None:  # type: ignore[no-untyped-def]

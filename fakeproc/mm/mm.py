@@ -20,6 +20,7 @@ from ..sched import Preempter
 from .locks import RWSemaphore, SeqCount, VmaLocks
 from .tree import VmaTree
 from .vma import PAGE_SIZE, AnonVma, Vma
+from .walk import LockMode
 
 #: x86-64 user address space: TASK_SIZE_MAX.
 TASK_SIZE = 0x7FFFFFFFF000
@@ -50,9 +51,16 @@ class MmStats:
 class MemoryManager:
     """An address space.  Create VMAs only through transactions."""
 
-    def __init__(self, preempter: Preempter | None = None, mmap_base: int = DEFAULT_MMAP_BASE) -> None:
+    def __init__(
+        self,
+        preempter: Preempter | None = None,
+        mmap_base: int = DEFAULT_MMAP_BASE,
+        reader_lock_mode: LockMode = LockMode.VMA,
+    ) -> None:
         self.preempter = preempter if preempter is not None else Preempter()
         self.mmap_base = mmap_base
+        #: How maps readers lock this address space unless a reader asks for another mode.
+        self.reader_lock_mode = reader_lock_mode
         self.tree = VmaTree()
         self.mmap_lock = RWSemaphore()
         self.seq = SeqCount()

@@ -10,14 +10,20 @@ from __future__ import annotations
 
 import errno
 import enum
+from typing import TYPE_CHECKING
 
 from .locks import VmaLockFailed
-from .mm import MemoryManager
 from .tree import TreeCursor
 from .vma import Vma
 
+if TYPE_CHECKING:
+    # MemoryManager holds its readers' LockMode, so it imports this module.
+    from .mm import MemoryManager
+
 
 class LockMode(enum.Enum):
+    """How maps readers of an address space lock it: a property of the simulated kernel, like CONFIG_PER_VMA_LOCK."""
+
     MMAP = "mmap"
     VMA = "vma"
     VMA_NOGAPCHECK = "vma-nogapcheck"

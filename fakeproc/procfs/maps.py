@@ -90,7 +90,7 @@ class VmaIterator:
     def __init__(self, process: Process, mode: LockMode | None = None) -> None:
         self.process = process
         self.mm: MemoryManager = process.mm
-        self.mode = mode or process.lock_mode
+        self.mode = mode or self.mm.reader_lock_mode
         self.walker: Walker = make_walker(self.mode, self.mm)
         self.last_pos = 0
         self._gate = gate_vma()
