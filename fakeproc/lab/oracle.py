@@ -158,14 +158,14 @@ def _subtract(span: tuple[int, int], covered: Ranges) -> Ranges:
 
 async def read_whole(process: Process, mode: LockMode | None = None) -> tuple[list[bytes], list[PageWindow]]:
     """One read of maps from offset 0 to EOF in 4096-byte reads, as ``cat`` would."""
-    ops = MapsIterator(process, mode)
-    ops.record_pages = True
-    seq = SeqFile(ops)
+    iterator = MapsIterator(process, mode)
+    iterator.record_pages = True
+    seq = SeqFile(iterator)
     pages, offset = [], 0
     while page := await seq.read(offset, PAGE_SIZE):
         pages.append(page)
         offset += len(page)
-    return pages, ops.pages
+    return pages, iterator.pages
 
 
 def seed_trio(seed: int) -> None:
