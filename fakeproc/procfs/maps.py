@@ -29,6 +29,7 @@ def gate_vma() -> Vma:
     """
     return Vma(GATE_START, GATE_START + PAGE_SIZE, VmFlags.EXEC, 0, None, "[vsyscall]")
 
+
 #: Column where the name starts on 64-bit: ``25 + 6 * sizeof(void *) - 1`` plus one space.
 NAME_COLUMN = 73
 
