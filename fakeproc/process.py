@@ -22,14 +22,12 @@ class Process:
     pid: int
     comm: str
     mm: MemoryManager
-    lock_mode: LockMode = LockMode.VMA
     cmdline: list[str] = field(default_factory=list)
     ppid: int = 1
     uid: int = 0
     gid: int = 0
     threads: int = 1
     alive: bool = True
-    vm_peak: int = 0
     #: False for a kernel thread: no address space, so maps is empty.
     has_mm: bool = True
 
@@ -68,14 +66,12 @@ class ProcessTable:
         uid: int = 0,
         gid: int = 0,
     ) -> Process:
-        """A new process with an empty address space.  O(1)."""
+        """A new process with an empty address space whose maps readers lock as ``lock_mode`` says.  O(1)."""
         pid = next(self._pids)
-        mm = MemoryManager(self.preempter)
+        mm = MemoryManager(self.preempter, reader_lock_mode=lock_mode or self.default_lock_mode)
         if mmap_base is not None:
             mm.mmap_base = mmap_base
-        process = Process(
-            pid, comm, mm, lock_mode or self.default_lock_mode, cmdline or [], uid=uid, gid=gid
-        )
+        process = Process(pid, comm, mm, cmdline or [], uid=uid, gid=gid)
         self._processes[pid] = process
         return process
 

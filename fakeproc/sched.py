@@ -1,11 +1,12 @@
 """Preemption points: where a simulated CPU may be taken away.
 
 Code between two awaits is atomic in trio, so interleavings happen only where
-the model calls :meth:`Preempter.point` (between the steps of a writer's
-transaction, between two records of a maps page) or :meth:`Preempter.window`
-(between a reader's lockless lookup and its VMA lock, where on an SMP kernel
-a writer on another CPU runs).  A policy decides cheaply whether a point
-yields; the default yields once a time slice has passed.
+the model calls :meth:`Preempter.point` (after each step of a writer's
+transaction, through ``MemoryManager.writer_preempt``; between two records of
+a maps page) or :meth:`Preempter.window` (between a reader's lockless lookup
+and its VMA lock, where on an SMP kernel a writer on another CPU runs).  A
+policy decides cheaply whether a point yields; the default yields once a time
+slice has passed.
 """
 
 from __future__ import annotations

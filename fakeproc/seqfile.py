@@ -2,8 +2,8 @@
 
 A read renders records into a page-sized buffer under the iterator's locks,
 stops the iterator (dropping its locks), and only then copies out.  The
-iterator position (``index``) belongs to the :class:`SeqOps`; for maps it is
-an address.  A read at an offset other than where the last one ended
+iterator position (``index``) belongs to the :class:`SeqIterator`; for maps it
+is an address.  A read at an offset other than where the last one ended
 re-renders from the first record (``traverse``), which is how ``pread`` and
 ``lseek`` behave on /proc files.
 """
@@ -19,7 +19,7 @@ PAGE_SIZE = 4096
 Record = TypeVar("Record")
 
 
-class SeqOps(Protocol[Record]):
+class SeqIterator(Protocol[Record]):
     """The iterator of one open file (``struct seq_operations``)."""
 
     async def start(self, index: int) -> tuple[Record | None, int]:
@@ -64,8 +64,8 @@ class SeqFile(Generic[Record]):
     Reads on one file never overlap: they take the file's mutex.
     """
 
-    def __init__(self, ops: SeqOps[Record]) -> None:
-        self.ops = ops
+    def __init__(self, iterator: SeqIterator[Record]) -> None:
+        self.iterator = iterator
         self.buffer_size = PAGE_SIZE
         self.pending = b""
         self.index = 0
@@ -120,30 +120,30 @@ class SeqFile(Generic[Record]):
 
     async def _first_record(self) -> tuple[Record | None, bytes]:
         """Start, skipping empty records and growing the buffer for a huge one."""
-        ops = self.ops
-        record, self.index = await ops.start(self.index)
+        iterator = self.iterator
+        record, self.index = await iterator.start(self.index)
         while record is not None:
-            text = ops.show(record)
+            text = iterator.show(record)
             if not text:
                 record, self.index = await self._next(record)
                 continue
             if len(text) < self.buffer_size:
                 return record, text
-            ops.stop()
+            iterator.stop()
             self.buffer_size *= 2
-            record, self.index = await ops.start(self.index)
+            record, self.index = await iterator.start(self.index)
         return None, b""
 
     async def _next(self, record: Record) -> tuple[Record | None, int]:
         before = self.index
-        record_next, index = await self.ops.next(record, before)
+        record_next, index = await self.iterator.next(record, before)
         if index == before:
             # A next() that does not move would loop forever; the kernel nudges it.
             index += 1
         return record_next, index
 
     async def _fill(self, wanted: int) -> bytes:
-        ops = self.ops
+        iterator = self.iterator
         try:
             record, first = await self._first_record()
             if record is None:
@@ -154,13 +154,13 @@ class SeqFile(Generic[Record]):
                 record, self.index = await self._next(record)
                 if record is None or length >= wanted:
                     break
-                text = ops.show(record)
+                text = iterator.show(record)
                 if length + len(text) >= self.buffer_size:
                     break
                 parts.append(text)
                 length += len(text)
         finally:
-            ops.stop()
+            iterator.stop()
         page = b"".join(parts)
         self.pending = page[wanted:]
         return page[:wanted]
@@ -170,12 +170,12 @@ class SeqFile(Generic[Record]):
         self._reset()
         if offset == 0:
             return
-        ops = self.ops
+        iterator = self.iterator
         position = 0
         try:
-            record, self.index = await ops.start(self.index)
+            record, self.index = await iterator.start(self.index)
             while record is not None:
-                text = ops.show(record)
+                text = iterator.show(record)
                 record, self.index = await self._next(record)
                 if position + len(text) > offset:
                     self.pending = text[offset - position :]
@@ -184,4 +184,4 @@ class SeqFile(Generic[Record]):
                 if position == offset:
                     return
         finally:
-            ops.stop()
+            iterator.stop()

@@ -12,7 +12,7 @@ import trio
 from fakeproc.calls import PROCESS_CALLS
 from fakeproc.population import demo_layout, parse_maps_line
 from fakeproc.process import ProcessTable
-from fakeproc.procfs.maps import GATE_VMA, format_maps_line
+from fakeproc.procfs.maps import format_maps_line, gate_vma
 
 REAL_MAPS = open("/proc/self/maps").read().splitlines(keepends=True)
 
@@ -23,7 +23,7 @@ def test_every_real_line_round_trips(line: str) -> None:
 
 
 def test_gate_line_is_the_kernels() -> None:
-    assert format_maps_line(GATE_VMA) == REAL_MAPS[-1]
+    assert format_maps_line(gate_vma()) == REAL_MAPS[-1]
 
 
 @pytest.mark.parametrize("prot, share", [("r--", "private"), ("r-x", "private"), ("r--", "shared")])

@@ -41,6 +41,7 @@ from fakeproc.mm.mm import MMAP_MIN_ADDR, TASK_SIZE, MemoryManager
 from fakeproc.mm.merge import can_merge
 from fakeproc.mm.syscalls import MapFlags, MremapFlags
 from fakeproc.mm.vma import PAGE_SIZE, MappedFile, VmFlags, prot_from_text, prot_to_text
+from fakeproc.procfs.maps import format_maps_line
 from fakeproc.sched import NeverPolicy, Preempter
 
 P = PAGE_SIZE
@@ -653,3 +654,30 @@ async def test_dontunmap_source_may_stay_apart_from_a_neighbour_it_now_fits() ->
     assert high.start == base + 2 * P and high.anon_vma is None and dest.anon_vma is not None
     assert can_merge(low, high)
     mm.check()
+
+
+# --- no state outside the address space -----------------------------------------------
+
+
+async def _shared_and_faulted_run() -> tuple[bytes, list[str]]:
+    """A fresh address space: two shared anonymous mappings and a faulted private one.
+
+    Returns the maps text and the anon_vmas' reprs, which carry their numbers.
+    """
+    mm = MemoryManager(Preempter(NeverPolicy()), mmap_base=MMAP_BASE)
+    rw = prot_from_text("rw-")
+    await syscalls.mmap(mm, 0, 2 * P, rw, MapFlags.SHARED | MapFlags.ANONYMOUS)
+    await syscalls.mmap(mm, 0, P, rw, MapFlags.SHARED | MapFlags.ANONYMOUS)
+    private = await syscalls.mmap(mm, 0, P, rw, MapFlags.PRIVATE | MapFlags.ANONYMOUS)
+    await syscalls.touch(mm, private, P)
+    maps = "".join(format_maps_line(vma) for vma in mm.vmas()).encode()
+    return maps, [repr(vma.anon_vma) for vma in mm.vmas() if vma.anon_vma is not None]
+
+
+async def test_identical_runs_in_one_process_give_identical_output() -> None:
+    """Shmem inodes and anon_vma numbers come from the address space, not from earlier runs."""
+    first = await _shared_and_faulted_run()
+    second = await _shared_and_faulted_run()
+    assert first == second
+    maps, anon_vmas = first
+    assert maps.count(b"/dev/zero (deleted)") == 2 and len(anon_vmas) == 1

@@ -10,8 +10,8 @@ from fakeproc.fuse.server import collect_stats
 from fakeproc.mm.walk import LockMode
 from fakeproc.population import many_layout
 from fakeproc.process import Process, ProcessTable
-from fakeproc.procfs.maps import MapsOps
-from fakeproc.procfs.smaps import SmapsOps
+from fakeproc.procfs.maps import MapsIterator
+from fakeproc.procfs.smaps import SmapsIterator
 from fakeproc.seqfile import PAGE_SIZE, SeqFile
 
 
@@ -46,7 +46,7 @@ async def read_pages(seq: SeqFile[object], size: int = PAGE_SIZE) -> list[bytes]
 async def test_observer_sees_each_page_start_locked_and_stop_unlocked() -> None:
     process = spawn_many()
     witness = LockWitness(process)
-    pages = await read_pages(SeqFile(MapsOps(process, LockMode.MMAP, observer=witness)))
+    pages = await read_pages(SeqFile(MapsIterator(process, LockMode.MMAP, observer=witness)))
     assert len(pages) > 1
     # The read at EOF takes no lock, so it is no page.
     assert witness.events == [("started", True), ("stopped", False)] * len(pages)
@@ -55,7 +55,7 @@ async def test_observer_sees_each_page_start_locked_and_stop_unlocked() -> None:
 async def test_a_traverse_is_one_page_too() -> None:
     process = spawn_many()
     witness = LockWitness(process)
-    seq = SeqFile(MapsOps(process, LockMode.MMAP, observer=witness))
+    seq = SeqFile(MapsIterator(process, LockMode.MMAP, observer=witness))
     # Reading at an offset the file is not at re-renders up to it under one lock hold, then fills a page.
     assert await seq.read(PAGE_SIZE * 2, 100)
     assert [event for event, _ in witness.events] == ["started", "stopped", "started", "stopped"]
@@ -64,14 +64,14 @@ async def test_a_traverse_is_one_page_too() -> None:
 async def test_smaps_pages_are_observed() -> None:
     process = spawn_many(100)
     witness = LockWitness(process)
-    pages = await read_pages(SeqFile(SmapsOps(process, observer=witness)))
+    pages = await read_pages(SeqFile(SmapsIterator(process, observer=witness)))
     assert witness.events == [("started", True), ("stopped", False)] * len(pages)
 
 
 async def test_page_counter_counts_pages_and_writer_steps_inside_them() -> None:
     process = spawn_many()
     stats = ReaderStats()
-    pages = await read_pages(SeqFile(MapsOps(process, observer=stats.page_counter(process))))
+    pages = await read_pages(SeqFile(MapsIterator(process, observer=stats.page_counter(process))))
     assert vars(stats.counters(process)) == {"pages_with_writer_inside": 0, "pages_read": len(pages)}
 
     counter = stats.page_counter(process)
@@ -88,7 +88,7 @@ async def test_each_process_has_its_own_counters() -> None:
     first, second = table.spawn("first"), table.spawn("second")
     many_layout(first, 300)
     stats = ReaderStats()
-    pages = await read_pages(SeqFile(MapsOps(first, observer=stats.page_counter(first))))
+    pages = await read_pages(SeqFile(MapsIterator(first, observer=stats.page_counter(first))))
     assert stats.counters(first).pages_read == len(pages) > 1
     assert stats.counters(second).pages_read == 0
 
@@ -98,7 +98,7 @@ async def test_stats_file_keeps_its_keys_and_their_order() -> None:
     process = table.spawn("observed")
     many_layout(process, 300)
     stats = ReaderStats()
-    pages = await read_pages(SeqFile(MapsOps(process, observer=stats.page_counter(process))))
+    pages = await read_pages(SeqFile(MapsIterator(process, observer=stats.page_counter(process))))
     processes = collect_stats(table, [], stats)["processes"]
     assert isinstance(processes, dict)
     record = processes[str(process.pid)]

@@ -1,4 +1,4 @@
-"""SeqFile: the kernel's seq_file read rules, over a fake SeqOps and over maps.
+"""SeqFile: the kernel's seq_file read rules, over a fake SeqIterator and over maps.
 
 Properties (DESIGN.md 3.1):
 - reads of any sizes, each at the offset where the last one ended, starting
@@ -23,14 +23,14 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from fakeproc.mm.vma import Vma
 from fakeproc.population import demo_layout, many_layout
 from fakeproc.process import ProcessTable
-from fakeproc.procfs.maps import GATE_VMA, MapsOps, format_maps_line
-from fakeproc.mm.walk import LockMode
+from fakeproc.procfs.maps import GATE, MapsIterator, format_maps_line, gate_vma
+from fakeproc.mm.walk import LockMode, MmapLockWalker
 from fakeproc.sched import AlwaysPolicy, Preempter
 from fakeproc.seqfile import PAGE_SIZE, SeqFile
 
 
-class ListOps:
-    """SeqOps over a list of byte strings; index = position in the list.
+class ListIterator:
+    """SeqIterator over a list of byte strings; index = position in the list.
 
     It checks the protocol: show/next only between start and stop, stop
     exactly once per start.
@@ -164,10 +164,10 @@ FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCh
 @FAST
 @given(records=records_strategy, sizes=sizes_strategy)
 async def test_sequential_reads_concatenate_to_the_content(records: list[bytes], sizes: list[int]) -> None:
-    ops = ListOps(records)
-    seq = SeqFile(ops)
+    iterator = ListIterator(records)
+    seq = SeqFile(iterator)
     assert await read_all(seq, sizes) == b"".join(records)
-    assert not ops.active
+    assert not iterator.active
 
 
 @FAST
@@ -180,18 +180,18 @@ async def test_sequential_reads_concatenate_to_the_content(records: list[bytes],
     ).map(lambda sizes: sizes + [PAGE_SIZE]),
 )
 async def test_page_reads_return_whole_records_that_fit(records: list[bytes], sizes: list[int]) -> None:
-    ops = ListOps(records)
-    seq = SeqFile(ops)
+    iterator = ListIterator(records)
+    seq = SeqFile(iterator)
     content = await read_all(seq, sizes, records)
     assert content == b"".join(records)
-    assert not ops.active
+    assert not iterator.active
 
 
 @FAST
 @given(records=records_strategy, size=st.integers(min_value=PAGE_SIZE, max_value=4 * PAGE_SIZE))
 async def test_pages_stay_within_4096_bytes_without_huge_records(records: list[bytes], size: int) -> None:
     records = [r[: PAGE_SIZE - 1] for r in records]
-    seq = SeqFile(ListOps(records))
+    seq = SeqFile(ListIterator(records))
     offset = 0
     while data := await seq.read(offset, size):
         assert len(data) < PAGE_SIZE
@@ -208,12 +208,12 @@ async def test_pages_stay_within_4096_bytes_without_huge_records(records: list[b
 )
 async def test_pread_at_any_offset_continues_correctly(records: list[bytes], data: st.DataObject, size: int) -> None:
     content = b"".join(records)
-    ops = ListOps(records)
-    seq = SeqFile(ops)
+    iterator = ListIterator(records)
+    seq = SeqFile(iterator)
     for _ in range(3):
         offset = data.draw(st.integers(min_value=0, max_value=len(content) + 10), label="offset")
         first = await seq.read(offset, size)
-        assert not ops.active
+        assert not iterator.active
         # One read may be short (a page), but it is a prefix of the truth...
         assert first == content[offset : offset + len(first)]
         if offset < len(content):
@@ -234,8 +234,8 @@ async def test_pread_at_any_offset_continues_correctly(records: list[bytes], dat
 @given(records=records_strategy, sizes=sizes_strategy, skip=st.integers(min_value=0, max_value=5))
 async def test_offset_zero_starts_over(records: list[bytes], sizes: list[int], skip: int) -> None:
     content = b"".join(records)
-    ops = ListOps(records)
-    seq = SeqFile(ops)
+    iterator = ListIterator(records)
+    seq = SeqFile(iterator)
     offset = 0
     for turn in range(skip):
         chunk = await seq.read(offset, sizes[turn % len(sizes)])
@@ -249,7 +249,7 @@ async def test_offset_zero_starts_over(records: list[bytes], sizes: list[int], s
 
 async def test_single_huge_record_grows_the_buffer() -> None:
     records = [b"a" * 100, b"b" * (2 * PAGE_SIZE + 5), b"c" * 10, b"d" * 20]
-    seq = SeqFile(ListOps(records))
+    seq = SeqFile(ListIterator(records))
     # The huge record does not fit after the first one: the first page is just "a"s.
     assert await seq.read(0, 1 << 20) == records[0]
     assert seq.buffer_size == PAGE_SIZE
@@ -261,17 +261,17 @@ async def test_single_huge_record_grows_the_buffer() -> None:
 
 
 async def test_empty_records_are_skipped_and_an_empty_file_reads_empty() -> None:
-    seq = SeqFile(ListOps([b"", b"", b"x\n", b"", b"y\n", b""]))
+    seq = SeqFile(ListIterator([b"", b"", b"x\n", b"", b"y\n", b""]))
     assert await seq.read(0, 4096) == b"x\ny\n"
     assert await seq.read(4, 4096) == b""
-    assert await SeqFile(ListOps([])).read(0, 4096) == b""
-    assert await SeqFile(ListOps([b"", b""])).read(0, 4096) == b""
+    assert await SeqFile(ListIterator([])).read(0, 4096) == b""
+    assert await SeqFile(ListIterator([b"", b""])).read(0, 4096) == b""
 
 
 async def test_record_that_does_not_fit_is_rendered_again_by_the_next_read() -> None:
     records = [b"a" * 3000, b"b" * 2000, b"c" * 1000]
-    ops = ListOps(records)
-    seq = SeqFile(ops)
+    iterator = ListIterator(records)
+    seq = SeqFile(iterator)
     assert await seq.read(0, 8192) == records[0]
     assert await seq.read(3000, 8192) == records[1] + records[2]
     assert await seq.read(6000, 8192) == b""
@@ -279,18 +279,18 @@ async def test_record_that_does_not_fit_is_rendered_again_by_the_next_read() -> 
 
 async def test_short_read_leaves_the_rest_of_the_page_for_the_next_read() -> None:
     records = [b"line one\n", b"line two\n", b"line three\n"]
-    ops = ListOps(records)
-    seq = SeqFile(ops)
+    iterator = ListIterator(records)
+    seq = SeqFile(iterator)
     assert await seq.read(0, 3) == b"lin"
-    starts = ops.starts
+    starts = iterator.starts
     # The rest of the first record comes from the buffer, without rendering.
     assert await seq.read(3, 3) == b"e o"
-    assert ops.starts == starts
+    assert iterator.starts == starts
     assert await seq.read(6, 100) == b"ne\nline two\nline three\n"
 
 
 async def test_next_that_does_not_move_is_nudged() -> None:
-    class Stuck(ListOps):
+    class Stuck(ListIterator):
         async def next(self, record: int, index: int) -> tuple[int | None, int]:
             assert self.active
             # Claims the next record but forgets to advance the index.
@@ -305,7 +305,7 @@ async def test_next_that_does_not_move_is_nudged() -> None:
 
 
 def maps_content(mm_vmas: list[Vma]) -> bytes:
-    return "".join(format_maps_line(v) for v in mm_vmas).encode() + format_maps_line(GATE_VMA).encode()
+    return "".join(format_maps_line(v) for v in mm_vmas).encode() + format_maps_line(gate_vma()).encode()
 
 
 def make_process(layout: str, count: int = 300):
@@ -324,7 +324,7 @@ def processes():  # type: ignore[no-untyped-def]
 
 
 def maps_records(process) -> list[bytes]:  # type: ignore[no-untyped-def]
-    return [format_maps_line(v).encode() for v in process.mm.vmas()] + [format_maps_line(GATE_VMA).encode()]
+    return [format_maps_line(v).encode() for v in process.mm.vmas()] + [format_maps_line(gate_vma()).encode()]
 
 
 MODES = [LockMode.MMAP, LockMode.VMA, LockMode.VMA_NOGAPCHECK, LockMode.NOLOCK]
@@ -338,8 +338,8 @@ MODES = [LockMode.MMAP, LockMode.VMA, LockMode.VMA_NOGAPCHECK, LockMode.NOLOCK]
 )
 async def test_maps_sequential_reads_give_every_line_once(processes, layout: str, mode: LockMode, sizes: list[int]) -> None:  # type: ignore[no-untyped-def]
     process = processes[layout]
-    ops = MapsOps(process, mode)
-    seq = SeqFile(ops)
+    iterator = MapsIterator(process, mode)
+    seq = SeqFile(iterator)
     expected = maps_content(process.mm.vmas())
     assert await read_all(seq, sizes) == expected
     assert await read_all(seq, [PAGE_SIZE], maps_records(process)) == expected
@@ -352,7 +352,7 @@ async def test_maps_sequential_reads_give_every_line_once(processes, layout: str
 async def test_maps_pread_at_any_offset(processes, layout: str, mode: LockMode, data: st.DataObject) -> None:  # type: ignore[no-untyped-def]
     process = processes[layout]
     expected = maps_content(process.mm.vmas())
-    seq = SeqFile(MapsOps(process, mode))
+    seq = SeqFile(MapsIterator(process, mode))
     for _ in range(4):
         offset = data.draw(st.integers(min_value=0, max_value=len(expected) + 100), label="offset")
         size = data.draw(st.integers(min_value=1, max_value=3 * PAGE_SIZE), label="size")
@@ -375,7 +375,7 @@ async def test_maps_pread_at_any_offset(processes, layout: str, mode: LockMode, 
 async def test_maps_pages_are_whole_lines_of_at_most_4096_bytes(processes) -> None:  # type: ignore[no-untyped-def]
     process = processes["many"]
     lines = maps_records(process)
-    seq = SeqFile(MapsOps(process, LockMode.VMA))
+    seq = SeqFile(MapsIterator(process, LockMode.VMA))
     offset, pages = 0, 0
     while data := await seq.read(offset, 1 << 20):
         assert len(data) <= PAGE_SIZE and data.endswith(b"\n")
@@ -388,12 +388,35 @@ async def test_maps_pages_are_whole_lines_of_at_most_4096_bytes(processes) -> No
 
 async def test_maps_ends_with_the_gate_line(processes) -> None:  # type: ignore[no-untyped-def]
     for name in ("demo", "empty"):
-        seq = SeqFile(MapsOps(processes[name]))
+        seq = SeqFile(MapsIterator(processes[name]))
         text = await read_all(seq, [PAGE_SIZE])
         assert text.endswith(
             b"ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0                  [vsyscall]\n"
         )
-    assert await read_all(SeqFile(MapsOps(processes["empty"])), [7]) == format_maps_line(GATE_VMA).encode()
+    assert await read_all(SeqFile(MapsIterator(processes["empty"])), [7]) == format_maps_line(gate_vma()).encode()
+
+
+def test_maps_readers_lock_as_the_address_space_says() -> None:
+    table = ProcessTable(lock_mode=LockMode.MMAP)
+    by_default, chosen = table.spawn("d"), table.spawn("c", LockMode.NOLOCK)
+    assert by_default.mm.reader_lock_mode is LockMode.MMAP and chosen.mm.reader_lock_mode is LockMode.NOLOCK
+    assert isinstance(MapsIterator(by_default).walker, MmapLockWalker)
+    assert MapsIterator(chosen).mode is LockMode.NOLOCK
+    assert MapsIterator(chosen, LockMode.VMA).mode is LockMode.VMA
+
+
+async def test_each_open_file_renders_its_own_gate_record(processes) -> None:  # type: ignore[no-untyped-def]
+    """The renderer caches a line in the record it shows, so no two open files may share the gate's."""
+    iterators = [MapsIterator(processes[name]) for name in ("demo", "empty")]
+    gates = []
+    for iterator in iterators:
+        assert await read_all(SeqFile(iterator), [PAGE_SIZE])
+        gate, position = await iterator.start(GATE)
+        iterator.stop()
+        assert position == GATE and gate is not None
+        gates.append(gate)
+    assert gates[0] is not gates[1]
+    assert gates[0].line == gates[1].line == format_maps_line(gate_vma())
 
 
 async def test_a_read_cancelled_mid_page_loses_nothing() -> None:
@@ -403,7 +426,7 @@ async def test_a_read_cancelled_mid_page_loses_nothing() -> None:
     many_layout(process, 300)
     expected = b"".join(format_maps_line(vma).encode() for vma in process.mm.vmas())
     for cancel_after in (1, 5, 20):
-        seq = SeqFile(MapsOps(process))
+        seq = SeqFile(MapsIterator(process))
         out, offset, reads = b"", 0, 0
         while True:
             reads += 1

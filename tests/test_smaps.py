@@ -10,7 +10,7 @@ import trio.testing
 
 from fakeproc.calls import PROCESS_CALLS
 from fakeproc.process import ProcessTable
-from fakeproc.procfs.smaps import SmapsOps, SmapsRollupOps
+from fakeproc.procfs.smaps import SmapsIterator, SmapsRollupIterator
 from fakeproc.seqfile import SeqFile
 
 
@@ -32,8 +32,8 @@ def records_by_start(text: str) -> dict[int, dict[str, str]]:
     return result
 
 
-async def read(ops: SmapsOps | SmapsRollupOps) -> str:
-    seq, offset, out = SeqFile(ops), 0, b""
+async def read(iterator: SmapsIterator | SmapsRollupIterator) -> str:
+    seq, offset, out = SeqFile(iterator), 0, b""
     while chunk := await seq.read(offset, 4096):
         out += chunk
         offset += len(chunk)
@@ -46,19 +46,19 @@ async def test_rss_follows_touch_and_populate() -> None:
     rw = int(await run("mmap 0 0x4000 rw- private,anonymous"), 16)
     ro = int(await run("mmap 0 0x2000 r-- private,anonymous,populate"), 16)
     await run(f"touch {rw + 0x1000:#x} 0x2000")
-    by_start = records_by_start(await read(SmapsOps(process)))
+    by_start = records_by_start(await read(SmapsIterator(process)))
     assert by_start[rw]["Size"] == "16 kB" and by_start[rw]["Rss"] == "8 kB"
     assert by_start[rw]["Anonymous"] == "8 kB" and by_start[rw]["Private_Dirty"] == "8 kB"
     assert by_start[rw]["Pss"] == "8 kB"
     # Populating a read-only private mapping maps the zero page: no Rss.
     assert by_start[ro]["Rss"] == "0 kB"
-    rollup = await read(SmapsRollupOps(process))
+    rollup = await read(SmapsRollupIterator(process))
     header, *_ = rollup.splitlines()
     assert header.startswith(f"{ro:08x}-{rw + 0x4000:08x} ---p 00000000 00:00 0 ") and header.endswith(" [rollup]")
     totals = fields(rollup)
     assert totals["Rss"] == "8 kB" and totals["Pss_Anon"] == "8 kB" and totals["Pss_File"] == "0 kB"
     await run(f"munmap {rw:#x} 0x4000")
-    assert fields(await read(SmapsRollupOps(process)))["Rss"] == "0 kB"
+    assert fields(await read(SmapsRollupIterator(process)))["Rss"] == "0 kB"
 
 
 async def test_vmflags_line() -> None:
@@ -66,7 +66,7 @@ async def test_vmflags_line() -> None:
     run = partial(PROCESS_CALLS.run, process)
     await run("mmap 0 0x1000 rw- private,anonymous")
     await run("mmap 0 0x1000 r-- shared,anonymous")
-    text = await read(SmapsOps(process))
+    text = await read(SmapsIterator(process))
     flags = [line for line in text.splitlines() if line.startswith("VmFlags:")]
     assert flags[0] == "VmFlags: rd sh mr mw me ms "
     assert flags[1] == "VmFlags: rd wr mr mw me ac "
@@ -79,12 +79,12 @@ async def test_smaps_holds_mmap_lock_for_the_whole_page() -> None:
     for _ in range(200):
         await run("mmap 0 0x1000 r-x private,anonymous")
         await run("mmap 0 0x1000 r-- private,anonymous")
-    ops = SmapsOps(process)
-    record, _ = await ops.start(0)
+    iterator = SmapsIterator(process)
+    record, _ = await iterator.start(0)
     assert record is not None and process.mm.mmap_lock.read_locked
     async with trio.open_nursery() as nursery:
         nursery.start_soon(run, "mmap 0 0x1000 rw- private,anonymous")
         await trio.testing.wait_all_tasks_blocked()
         assert process.mm.mmap_lock.statistics().writers_waiting == 1
-        ops.stop()
+        iterator.stop()
     assert process.mm.map_count == 401

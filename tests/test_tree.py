@@ -11,7 +11,7 @@ import pytest
 from hypothesis import settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from fakeproc.mm.tree import TreeCorrupt, VmaTree
+from fakeproc.mm.tree import TreeCorrupt, TreeCursor, VmaTree
 from fakeproc.mm.vma import PAGE_SIZE, Vma, VmFlags
 
 P = PAGE_SIZE
@@ -62,6 +62,52 @@ def test_find_returns_containing_or_next_range() -> None:
     assert tree.find(5 * P) == (6 * P, 8 * P, b)
     assert tree.find(8 * P - 1) == (6 * P, 8 * P, b)
     assert tree.find(8 * P) is None
+
+
+def test_cursor_steps_to_the_next_range_and_searches_after_a_change() -> None:
+    tree, (a, b, _) = build((2, 4), (6, 8), (10, 12))
+    cursor = TreeCursor(tree)
+    assert cursor.find(0) == (2 * P, 4 * P, a)
+    assert cursor.find(4 * P) == (6 * P, 8 * P, b)
+    # Changed since the last answer: stepping through the old keys would give 10-12.
+    tree.erase(10 * P, 12 * P)
+    d = vma(8, 9)
+    tree.store(d.start, d.end, d)
+    assert cursor.find(8 * P) == (8 * P, 9 * P, d)
+    assert cursor.find(9 * P) is None
+    # Asked for an address other than the last end, it searches.
+    assert cursor.find(5 * P) == (6 * P, 8 * P, b)
+    assert cursor.find(0) == (2 * P, 4 * P, a)
+
+
+def test_each_reader_steps_its_own_cursor(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two walks interleaved on one tree search once each, then only step (O(1) per range)."""
+    tree, vmas = build(*((2 * i, 2 * i + 1) for i in range(50)))
+    searches = 0
+    irange = tree._by_end.irange
+
+    def counting_irange(*args, **kwargs):  # type: ignore[no-untyped-def]
+        nonlocal searches
+        searches += 1
+        return irange(*args, **kwargs)
+
+    monkeypatch.setattr(tree._by_end, "irange", counting_irange)
+    cursors = [TreeCursor(tree), TreeCursor(tree)]
+    positions = [0, 0]
+    walked: list[list[Vma]] = [[], []]
+    while any(position is not None for position in positions):
+        for reader, cursor in enumerate(cursors):
+            position = positions[reader]
+            if position is None:
+                continue
+            found = cursor.find(position)
+            # Tree lookups in between must not move a reader's cursor.
+            assert tree.find(0) == (0, P, vmas[0])
+            positions[reader] = None if found is None else found[1]
+            if found is not None:
+                walked[reader].append(found[2])
+    assert walked == [vmas, vmas]
+    assert searches == 2
 
 
 def test_find_before_returns_last_range_starting_below() -> None:
@@ -227,6 +273,22 @@ def test_check_catches_overlap_and_empty_ranges() -> None:
     tree._by_end[6 * P] = (6 * P, b)
     with pytest.raises(TreeCorrupt, match="empty"):
         tree.check(settled=False)
+    tree._by_end[6 * P] = (4 * P, b)
+    tree.check()
+    tree.mapped_bytes += P
+    with pytest.raises(TreeCorrupt, match="mapped_bytes"):
+        tree.check(settled=False)
+
+
+def test_mapped_bytes_follows_stores_trims_and_erases() -> None:
+    tree, (a, _) = build((0, 4), (6, 8))
+    assert tree.mapped_bytes == 6 * P
+    tree.store(3 * P, 7 * P, a)  # trims both neighbours, fills the hole
+    assert tree.mapped_bytes == 8 * P
+    tree.erase(2 * P, 10 * P)
+    assert tree.mapped_bytes == 2 * P
+    tree.store(0, 2 * P, None)
+    assert tree.mapped_bytes == 0
 
 
 # --- state machine against a page -> (vma, store) reference -------------------
@@ -252,6 +314,8 @@ class TreeMachine(RuleBasedStateMachine):
         self.ref: dict[int, tuple[Vma, int]] = {}
         self.vmas: list[Vma] = []
         self.stores = 0
+        self.cursor = TreeCursor(self.tree)
+        self.cursor_last_end = 0
 
     # -- changes --
 
@@ -298,6 +362,22 @@ class TreeMachine(RuleBasedStateMachine):
     def find(self, addr: int) -> None:
         above = [r for r in self.expected_ranges() if r[1] > addr]
         assert self.tree.find(addr) == (above[0] if above else None)
+
+    @rule(addr=addresses)
+    def cursor_find(self, addr: int) -> None:
+        above = [r for r in self.expected_ranges() if r[1] > addr]
+        found = self.cursor.find(addr)
+        assert found == (above[0] if above else None)
+        self.cursor_last_end = 0 if found is None else found[1]
+
+    @rule()
+    def cursor_find_next(self) -> None:
+        """Ask for the range after the cursor's last answer: the stepping path, unless the tree changed."""
+        last = self.cursor_last_end
+        above = [r for r in self.expected_ranges() if r[1] > last]
+        found = self.cursor.find(last)
+        assert found == (above[0] if above else None)
+        self.cursor_last_end = 0 if found is None else found[1]
 
     @rule(addr=addresses)
     def find_before(self, addr: int) -> None:

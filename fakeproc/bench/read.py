@@ -33,7 +33,7 @@ import trio
 from ..mm.walk import LockMode
 from ..population import clone_real_process
 from ..process import ProcessTable
-from ..procfs.maps import MapsOps
+from ..procfs.maps import MapsIterator
 from ..sched import Preempter, parse_policy
 from ..seqfile import SeqFile
 from ..workloads.mapper import Mapper
@@ -103,7 +103,7 @@ def read_inprocess(pid: int, mode: LockMode, preempt: str | None, runs: int) -> 
     async def read_all() -> float:
         best = float("inf")
         for _ in range(max(1, runs)):
-            seq = SeqFile(MapsOps(process))
+            seq = SeqFile(MapsIterator(process))
             offset = 0
             began = time.perf_counter()
             while True:

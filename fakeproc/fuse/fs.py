@@ -24,10 +24,10 @@ import pyfuse3
 from ..ctl import ControlSession, process_session, root_session
 from ..errors import SyscallError
 from ..process import FIRST_PID, Process, ProcessTable
-from ..procfs.maps import MapsOps
-from ..procfs.smaps import SmapsOps, SmapsRollupOps
+from ..procfs.maps import MapsIterator
+from ..procfs.smaps import SmapsIterator, SmapsRollupIterator
 from ..procfs.status import render_cmdline, render_comm, render_status
-from ..seqfile import PageObserver, SeqFile, SeqOps
+from ..seqfile import PageObserver, SeqFile, SeqIterator
 from .reader_stats import ReaderStats
 
 log = logging.getLogger("fakeproc.fs")
@@ -143,7 +143,7 @@ def _text(render: Callable[[Process], bytes]) -> Callable[[Process, ReaderStats]
     return lambda process, _: TextSource(process, render)
 
 
-def _paged(iterator: Callable[[Process, PageObserver], SeqOps[Any]]) -> Callable[[Process, ReaderStats], OpenFile]:
+def _paged(iterator: Callable[[Process, PageObserver], SeqIterator[Any]]) -> Callable[[Process, ReaderStats], OpenFile]:
     """A seq_file whose pages the daemon's reader statistics count."""
     return lambda process, stats: SeqSource(SeqFile(iterator(process, stats.page_counter(process))))
 
@@ -156,9 +156,9 @@ PROCESS_ENTRIES: EntryTable[Process] = EntryTable(
         Entry("cmdline", 0o444, _text(render_cmdline)),
         Entry("comm", 0o444, _text(render_comm)),
         Entry("ctl", 0o600, lambda process, _: ControlSource(process_session(process))),
-        Entry("maps", 0o444, _paged(lambda process, observer: MapsOps(process, observer=observer))),
-        Entry("smaps", 0o444, _paged(lambda process, observer: SmapsOps(process, observer=observer))),
-        Entry("smaps_rollup", 0o444, lambda process, _: SeqSource(SeqFile(SmapsRollupOps(process)))),
+        Entry("maps", 0o444, _paged(lambda process, observer: MapsIterator(process, observer=observer))),
+        Entry("smaps", 0o444, _paged(lambda process, observer: SmapsIterator(process, observer=observer))),
+        Entry("smaps_rollup", 0o444, lambda process, _: SeqSource(SeqFile(SmapsRollupIterator(process)))),
         Entry("status", 0o444, _text(render_status)),
     )
 )

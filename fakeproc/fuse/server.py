@@ -41,7 +41,7 @@ def print_banner(mountpoint: str, table: ProcessTable) -> None:
     print(f"fakeproc: mounted at {mountpoint}", flush=True)
     print(f"{'PID':>7}  {'VMAS':>6}  {'LOCK':<14}  COMM")
     for process in table:
-        print(f"{process.pid:>7}  {process.mm.map_count:>6}  {process.lock_mode.value:<14}  {process.comm}")
+        print(f"{process.pid:>7}  {process.mm.map_count:>6}  {process.mm.reader_lock_mode.value:<14}  {process.comm}")
     sys.stdout.flush()
 
 

@@ -24,7 +24,7 @@ import trio
 from ..mm.mm import MemoryManager
 from ..mm.walk import LockMode
 from ..process import Process, ProcessTable
-from ..procfs.maps import GATE_VMA, MapsOps, format_maps_line
+from ..procfs.maps import MapsIterator, format_maps_line, gate_vma
 from ..sched import Preempter, RandomPolicy
 from ..seqfile import PAGE_SIZE, SeqFile
 from ..workloads import Workload
@@ -137,7 +137,7 @@ def _line_range(line: str) -> tuple[int, int]:
 def check_read(history: History, pages: list[bytes], windows: list[PageWindow]) -> list[Violation]:
     """All violations of rules 1-4 in one whole read."""
     violations: list[Violation] = []
-    gate_line = format_maps_line(GATE_VMA)
+    gate_line = format_maps_line(gate_vma())
     shown: Ranges = []
     previous_end = -1
     for number, (page, window) in enumerate(zip(pages, windows)):
@@ -188,7 +188,7 @@ def _subtract(span: tuple[int, int], covered: Ranges) -> Ranges:
 async def read_whole(process: Process, mode: LockMode | None = None) -> tuple[list[bytes], list[PageWindow]]:
     """One read of maps from offset 0 to EOF in 4096-byte reads, as ``cat`` would."""
     recorder = PageRecorder(process.mm)
-    seq = SeqFile(MapsOps(process, mode, observer=recorder))
+    seq = SeqFile(MapsIterator(process, mode, observer=recorder))
     pages, offset = [], 0
     while page := await seq.read(offset, PAGE_SIZE):
         pages.append(page)

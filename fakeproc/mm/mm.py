@@ -1,14 +1,16 @@
 """MemoryManager: one simulated address space (``struct mm_struct``).
 
 It ties together the VMA tree, ``mmap_lock``, the write sequence, the per-VMA
-locks and the preemption points.  Writers change it through
-:meth:`MemoryManager.transaction` (see :mod:`fakeproc.mm.syscalls`); readers walk it
-through :mod:`fakeproc.mm.walk`.
+locks and the writer's preemption point.  Writers change it under
+:meth:`MemoryManager.write_locked`, step by step through a
+:class:`~fakeproc.mm.transaction.Transaction` (see :mod:`fakeproc.mm.syscalls`);
+readers walk it through :mod:`fakeproc.mm.walk`.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import itertools
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -17,7 +19,8 @@ from sortedcontainers import SortedSet
 from ..sched import Preempter
 from .locks import RWSemaphore, SeqCount, VmaLocks
 from .tree import VmaTree
-from .vma import PAGE_SIZE, Vma
+from .vma import PAGE_SIZE, AnonVma, Vma
+from .walk import LockMode
 
 #: x86-64 user address space: TASK_SIZE_MAX.
 TASK_SIZE = 0x7FFFFFFFF000
@@ -27,6 +30,8 @@ MMAP_MIN_ADDR = 0x10000
 MAX_MAP_COUNT = 65530
 #: Where top-down placement starts unless a process says otherwise.
 DEFAULT_MMAP_BASE = 0x7F0000000000
+#: Inode number of the first shmem file behind a shared anonymous mapping.
+FIRST_SHMEM_INODE = 0x1000
 
 CommitObserver = Callable[["MemoryManager"], None]
 
@@ -43,17 +48,33 @@ class MmStats:
 class MemoryManager:
     """An address space.  Create VMAs only through transactions."""
 
-    def __init__(self, preempter: Preempter | None = None, mmap_base: int = DEFAULT_MMAP_BASE) -> None:
+    def __init__(
+        self,
+        preempter: Preempter | None = None,
+        mmap_base: int = DEFAULT_MMAP_BASE,
+        reader_lock_mode: LockMode = LockMode.VMA,
+    ) -> None:
         self.preempter = preempter if preempter is not None else Preempter()
         self.mmap_base = mmap_base
+        #: How maps readers lock this address space unless a reader asks for another mode.
+        self.reader_lock_mode = reader_lock_mode
         self.tree = VmaTree()
         self.mmap_lock = RWSemaphore()
         self.seq = SeqCount()
         self.vma_locks = VmaLocks(self.seq)
-        #: Page addresses that have been faulted in (Rss).
+        #: Page addresses that have been faulted in (Rss).  Changed only
+        #: through :meth:`add_resident` and :meth:`drop_resident`.
         self.resident: SortedSet[int] = SortedSet()
+        #: The most bytes ever mapped (VmPeak) and resident (VmHWM).  Raised
+        #: where the sizes grow, so a peak survives the unmap that ends it.
+        self.hiwater_vm = 0
+        self.hiwater_rss = 0
         self.stats = MmStats()
         self.observers: list[CommitObserver] = []
+        # Numbered per address space, so that what a run shows does not
+        # depend on what ran before it in the same Python process.
+        self._shmem_inodes = itertools.count(FIRST_SHMEM_INODE)
+        self._anon_vma_numbers = itertools.count(1)
 
     def __repr__(self) -> str:
         return f"<MemoryManager {len(self.tree)} VMAs seq={self.seq.value} {self.mmap_lock!r}>"
@@ -63,6 +84,16 @@ class MemoryManager:
         """Number of VMAs.  O(1)."""
         return len(self.tree)
 
+    @property
+    def total_vm(self) -> int:
+        """Bytes mapped, as the tree records them (VmSize).  O(1)."""
+        return self.tree.mapped_bytes
+
+    @property
+    def rss(self) -> int:
+        """Bytes faulted in (VmRSS).  O(1)."""
+        return len(self.resident) * PAGE_SIZE
+
     def vmas(self) -> list[Vma]:
         """Every VMA in address order.  O(n).  Meaningful outside transactions."""
         return [vma for _, _, vma in self.tree]
@@ -71,6 +102,34 @@ class MemoryManager:
         """Faulted-in pages within ``[start, end)``.  O(log n)."""
         resident = self.resident
         return resident.bisect_left(end) - resident.bisect_left(start)
+
+    def store(self, start: int, end: int, vma: Vma) -> None:
+        """Map ``[start, end)`` to ``vma`` in the tree and raise VmPeak.  O(log n + k), k ranges overwritten.
+
+        Every store of the model comes through here; an erase only shrinks
+        the mapping, so it goes to the tree directly.
+        """
+        self.tree.store(start, end, vma)
+        self.hiwater_vm = max(self.hiwater_vm, self.tree.mapped_bytes)
+
+    def add_resident(self, pages: Iterable[int]) -> None:
+        """Fault the pages at these addresses in and raise VmHWM.  O(k log n) for k pages."""
+        self.resident.update(pages)
+        self.hiwater_rss = max(self.hiwater_rss, self.rss)
+
+    def drop_resident(self, start: int, end: int) -> None:
+        """Forget the faulted-in pages of ``[start, end)``.  O(k log n) for k pages."""
+        resident = self.resident
+        for page in list(resident.irange(start, end, inclusive=(True, False))):
+            resident.discard(page)
+
+    def allocate_shmem_inode(self) -> int:
+        """A fresh inode number for the shmem file of a shared anonymous mapping.  O(1)."""
+        return next(self._shmem_inodes)
+
+    def new_anon_vma(self) -> AnonVma:
+        """A fresh anon_vma for memory faulted in here.  O(1)."""
+        return AnonVma(next(self._anon_vma_numbers))
 
     @asynccontextmanager
     async def write_locked(self) -> AsyncIterator[None]:
@@ -90,8 +149,8 @@ class MemoryManager:
                 observe(self)
             self.mmap_lock.release_write()
 
-    async def writer_step(self) -> None:
-        """A preemption point between two steps of a write transaction."""
+    async def writer_preempt(self) -> None:
+        """The writer's preemption point, ending each step of a write transaction (counted in ``writer_steps``)."""
         self.stats.writer_steps += 1
         await self.preempter.point()
 
@@ -103,6 +162,7 @@ class MemoryManager:
         """Assert the settled invariants (no transaction in progress).  O(n)."""
         assert not self.seq.writing, "check() during a transaction"
         self.tree.check(settled=True)
+        assert self.hiwater_vm >= self.total_vm and self.hiwater_rss >= self.rss, "a size above its peak"
         for _, _, vma in self.tree:
             assert vma.start % PAGE_SIZE == 0 and vma.end % PAGE_SIZE == 0, vma
             assert vma.readers >= 0, vma
@@ -111,8 +171,8 @@ class MemoryManager:
         """Add a VMA to an address space that no reader can see yet.  O(log n).
 
         Populations and clones build processes this way, far faster than one
-        transaction per VMA; everything else goes through :mod:`.ops`.
+        transaction per VMA; everything else goes through :mod:`.syscalls`.
         """
         if vma.start >= vma.end or self.tree.overlapping(vma.start, vma.end):
             raise ValueError(f"cannot install {vma!r}: empty or overlapping")
-        self.tree.store(vma.start, vma.end, vma)
+        self.store(vma.start, vma.end, vma)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import enum
 import errno
-import itertools
 
 from ..errors import SyscallError
 from .mm import MAX_MAP_COUNT, MMAP_MIN_ADDR, TASK_SIZE, MemoryManager
@@ -44,8 +43,6 @@ UNEXPANDABLE = VmFlags.DONTEXPAND | VmFlags.PFNMAP
 #: Shared anonymous memory is a deleted shmem file, as maps shows it.
 SHMEM_PATH = "/dev/zero (deleted)"
 _ULONG = (1 << 64) - 1
-
-_shmem_inodes = itertools.count(0x1000)
 
 
 # --------------------------------------------------------------------------
@@ -80,12 +77,14 @@ def _check_map_type(flags: MapFlags, file: MappedFile | None) -> None:
         raise SyscallError(errno.EINVAL, "growsdown needs a private anonymous mapping")
 
 
-def _backing(addr: int, flags: MapFlags, file: MappedFile | None, offset: int) -> tuple[MappedFile | None, int]:
+def _backing(
+    mm: MemoryManager, addr: int, flags: MapFlags, file: MappedFile | None, offset: int
+) -> tuple[MappedFile | None, int]:
     """(file, pgoff) of a new mapping; shared anonymous memory is a fresh shmem file at pgoff 0."""
     if file is not None:
         return file, offset >> PAGE_SHIFT
     if flags & MapFlags.SHARED:
-        return MappedFile(SHMEM_PATH, 0, 1, next(_shmem_inodes)), 0
+        return MappedFile(SHMEM_PATH, 0, 1, mm.allocate_shmem_inode()), 0
     return None, addr >> PAGE_SHIFT
 
 
@@ -124,7 +123,7 @@ async def mmap(
         if flags & MapFlags.FIXED_NOREPLACE and mm.tree.overlapping(addr, addr + length):
             raise SyscallError(errno.EEXIST, f"{addr:#x}-{addr + length:#x} is already mapped")
         _check_map_type(flags, file)
-        backing, pgoff = _backing(addr, flags, file, offset)
+        backing, pgoff = _backing(mm, addr, flags, file, offset)
         tx = Transaction(mm)
         vma = await tx.map_new_range(Vma(addr, addr + length, _vm_flags(prot, flags), pgoff, backing, name))
         if flags & MapFlags.POPULATE:
@@ -359,8 +358,8 @@ async def _move_vma(tx: Transaction, old: int, old_len: int, new_len: int, new_a
     copy.set_range(copy.start, copy.end, new_addr >> PAGE_SHIFT if fresh_anon else vma.pgoff_at(old))
     moved = list(mm.resident.irange(old, old + old_len, inclusive=(True, False)))
     new = await tx.map_new_range(copy)
-    tx.drop_pages(old, old + old_len)
-    mm.resident.update(page - old + new_addr for page in moved)
+    mm.drop_resident(old, old + old_len)
+    mm.add_resident(page - old + new_addr for page in moved)
     if flags & MremapFlags.DONTUNMAP:
         source = mm.tree.lookup(old)
         if source is not None and source is not new and (source.start, source.end) == (old, old + old_len):

@@ -17,16 +17,13 @@ from .vma import PAGE_SIZE, AnonVma, Vma, VmFlags
 
 
 class Transaction:
-    """The steps of one write transaction.  Each step ends at a preemption point."""
+    """The steps of one write transaction.  Each step ends at ``mm.writer_preempt()``."""
 
     def __init__(self, mm: MemoryManager) -> None:
         self.mm = mm
 
     async def lock(self, vma: Vma) -> None:
         await self.mm.vma_locks.start_write(vma)
-
-    async def step(self) -> None:
-        await self.mm.writer_step()
 
     def check_split_limit(self) -> None:
         """``split_vma`` refuses to reach more than max_map_count VMAs."""
@@ -49,9 +46,9 @@ class Transaction:
             keep = (vma.start, addr, vma.pgoff)
         await self.lock(new)
         vma.set_range(*keep)
-        await self.step()
-        self.mm.tree.store(new.start, new.end, new)
-        await self.step()
+        await self.mm.writer_preempt()
+        self.mm.store(new.start, new.end, new)
+        await self.mm.writer_preempt()
         return new
 
     async def gather(self, start: int, end: int) -> list[Vma]:
@@ -77,27 +74,27 @@ class Transaction:
 
     async def set_range(self, vma: Vma, start: int, end: int, pgoff: int) -> None:
         vma.set_range(start, end, pgoff)
-        await self.step()
+        await self.mm.writer_preempt()
 
     async def store(self, vma: Vma) -> None:
         """Make the tree map the VMA's current range to it."""
-        self.mm.tree.store(vma.start, vma.end, vma)
-        await self.step()
+        self.mm.store(vma.start, vma.end, vma)
+        await self.mm.writer_preempt()
 
     async def set_flags(self, vma: Vma, flags: VmFlags) -> None:
         vma.set_flags(flags)
-        await self.step()
+        await self.mm.writer_preempt()
 
     async def drop_anon_vma(self, vma: Vma) -> None:
         """``unlink_anon_vmas``: the VMA's pages are gone, so is its anon_vma."""
         await self.lock(vma)
         vma.anon_vma = None
-        await self.step()
+        await self.mm.writer_preempt()
 
     async def detach(self, vmas: list[Vma]) -> None:
         for vma in vmas:
             await self.mm.vma_locks.mark_detached(vma)
-            await self.step()
+            await self.mm.writer_preempt()
 
     async def unmap(self, start: int, end: int) -> None:
         """Isolate ``[start, end)`` from the tree, then detach its VMAs (``do_vmi_munmap``)."""
@@ -105,14 +102,9 @@ class Transaction:
         if not pieces:
             return
         self.mm.tree.erase(start, end)
-        self.drop_pages(start, end)
-        await self.step()
+        self.mm.drop_resident(start, end)
+        await self.mm.writer_preempt()
         await self.detach(pieces)
-
-    def drop_pages(self, start: int, end: int) -> None:
-        resident = self.mm.resident
-        for page in list(resident.irange(start, end, inclusive=(True, False))):
-            resident.discard(page)
 
     def neighbours(self, start: int, end: int) -> tuple[Vma | None, Vma | None]:
         """The VMAs ending exactly at ``start`` and starting exactly at ``end``."""
@@ -132,7 +124,7 @@ class Transaction:
         ``copy_vma``, this never checks max_map_count.
         """
         replaced = await self.gather(new.start, new.end)
-        self.drop_pages(new.start, new.end)
+        self.mm.drop_resident(new.start, new.end)
         prev, next_ = self.merge_candidates(new, new)
         if prev is not None or next_ is not None:
             return await self._expand_over(prev, next_, new, replaced)
@@ -213,10 +205,10 @@ class Transaction:
             return
         private_write = flags & VmFlags.WRITE and not flags & VmFlags.SHARED
         if private_write and vma.anon_vma is None:
-            vma.anon_vma = self.reusable_anon_vma(vma) or AnonVma()
+            vma.anon_vma = self.reusable_anon_vma(vma) or self.mm.new_anon_vma()
         if private_write or vma.file is not None:
-            self.mm.resident.update(range(start, end, PAGE_SIZE))
-            await self.step()
+            self.mm.add_resident(range(start, end, PAGE_SIZE))
+            await self.mm.writer_preempt()
 
     def reusable_anon_vma(self, vma: Vma) -> AnonVma | None:
         """A neighbour's anon_vma that ``vma`` may share: next first, then prev (``find_mergeable_anon_vma``)."""

@@ -24,19 +24,19 @@ class VmaTree:
     """Non-overlapping half-open ranges ``[start, end)``, each mapped to a Vma.
 
     Stored as a SortedDict keyed by range end, so "the first range that ends
-    after ``addr``" (the maps iterator's question) is one bisection.  Like a
-    maple-tree walk, :meth:`find` keeps a cursor: asked for the range after
-    the one it just returned, with the tree unchanged, it steps instead of
-    searching again.
+    after ``addr``" (the maps iterator's question) is one bisection.  The
+    tree's own lookups keep no position; a reader walking it range by range
+    owns a :class:`TreeCursor`.
     """
 
-    __slots__ = ("_by_end", "_version", "_cursor")
+    __slots__ = ("_by_end", "_version", "mapped_bytes")
 
     def __init__(self) -> None:
         self._by_end: SortedDict[int, tuple[int, Vma]] = SortedDict()
-        #: Bumped by every change; a cursor from an older version is not used.
+        #: Bumped by every change; a cursor positioned in an older version searches again.
         self._version = 0
-        self._cursor: tuple[int, int, Iterator[int]] | None = None
+        #: Total length of the ranges, kept by :meth:`store` so that reading it is O(1).
+        self.mapped_bytes = 0
 
     def __len__(self) -> int:
         """Number of ranges.  O(1)."""
@@ -46,20 +46,14 @@ class VmaTree:
         """The first range with ``end > addr``, as ``(start, end, vma)``.
 
         This is ``vma_find(addr, ULONG_MAX)``: the range containing ``addr`` or
-        the next one above it.  O(1) amortized when ``addr`` is the end of the
-        range the previous call returned and nothing changed since; else O(log n).
+        the next one above it.  O(log n); a walk that asks range after range
+        uses a :class:`TreeCursor` instead.
         """
-        cursor = self._cursor
-        if cursor is not None and cursor[0] == self._version and cursor[1] == addr:
-            keys = cursor[2]
-        else:
-            keys = self._by_end.irange(minimum=addr, inclusive=(False, True))
-        end = next(keys, None)
-        if end is None:
-            self._cursor = None
+        ends = self._by_end
+        index = ends.bisect_right(addr)
+        if index == len(ends):
             return None
-        self._cursor = (self._version, end, keys)
-        start, vma = self._by_end[end]
+        end, (start, vma) = ends.peekitem(index)
         return start, end, vma
 
     def find_before(self, addr: int) -> tuple[int, int, Vma] | None:
@@ -106,12 +100,14 @@ class VmaTree:
         self._version += 1
         for range_start, range_end, old in self.overlapping(start, end):
             del ends[range_end]
+            self.mapped_bytes -= min(range_end, end) - max(range_start, start)
             if range_start < start:
                 ends[start] = (range_start, old)
             if range_end > end:
                 ends[range_end] = (end, old)
         if vma is not None:
             ends[end] = (start, vma)
+            self.mapped_bytes += end - start
 
     def erase(self, start: int, end: int) -> None:
         """Map ``[start, end)`` to nothing.  O(log n + k)."""
@@ -140,11 +136,13 @@ class VmaTree:
     def check(self, settled: bool = True) -> None:
         """Assert the invariants.  O(n).
 
-        Always: ranges are non-empty, sorted and non-overlapping.  When
-        ``settled`` (no transaction in progress): each range equals its VMA's
-        fields, every VMA is in the tree once and none is detached.
+        Always: ranges are non-empty, sorted and non-overlapping, and
+        ``mapped_bytes`` is their total length.  When ``settled`` (no
+        transaction in progress): each range equals its VMA's fields, every
+        VMA is in the tree once and none is detached.
         """
         previous_end = -1
+        total = 0
         seen: set[int] = set()
         for end, (start, vma) in self._by_end.items():
             if not start < end:
@@ -152,6 +150,7 @@ class VmaTree:
             if start < previous_end:
                 raise TreeCorrupt(f"range {start:#x}-{end:#x} overlaps the previous one")
             previous_end = end
+            total += end - start
             if settled:
                 if (vma.start, vma.end) != (start, end):
                     raise TreeCorrupt(f"tree range {start:#x}-{end:#x} disagrees with {vma!r}")
@@ -160,3 +159,41 @@ class VmaTree:
                 if vma.detached:
                     raise TreeCorrupt(f"{vma!r} is detached but still in the tree")
                 seen.add(id(vma))
+        if total != self.mapped_bytes:
+            raise TreeCorrupt(f"mapped_bytes is {self.mapped_bytes:#x}, the ranges add up to {total:#x}")
+
+
+class TreeCursor:
+    """One reader's position in a :class:`VmaTree` (a maple-tree walk's state).
+
+    Each reader owns its cursor, so readers of one tree never move each
+    other's position, and the tree's own lookups move none.
+    """
+
+    __slots__ = ("_tree", "_version", "_last_end", "_ends")
+
+    def __init__(self, tree: VmaTree) -> None:
+        self._tree = tree
+        # Nothing returned yet: -1 is no address, so the first find searches.
+        self._version = -1
+        self._last_end = -1
+        self._ends: Iterator[int] = iter(())
+
+    def find(self, addr: int) -> tuple[int, int, Vma] | None:
+        """The first range with ``end > addr``, as :meth:`VmaTree.find` answers it.
+
+        O(1) amortized when ``addr`` is the end of the range this cursor
+        returned last and the tree has not changed since: it steps to the
+        next range.  Otherwise O(log n): it searches.
+        """
+        tree = self._tree
+        if addr != self._last_end or self._version != tree._version:
+            self._ends = tree._by_end.irange(minimum=addr, inclusive=(False, True))
+            self._version = tree._version
+        end = next(self._ends, None)
+        if end is None:
+            self._last_end = -1
+            return None
+        self._last_end = end
+        start, vma = tree._by_end[end]
+        return start, end, vma

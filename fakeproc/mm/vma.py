@@ -9,7 +9,6 @@ a reader with no lock may see that.
 from __future__ import annotations
 
 import enum
-import itertools
 from dataclasses import dataclass
 
 PAGE_SIZE = 4096
@@ -78,17 +77,18 @@ class AnonVma:
     """Identity of anonymous memory that has been faulted in.
 
     Two anonymous VMAs merge only if at most one has an anon_vma, or both
-    share the same one (``is_mergeable_anon_vma``).
+    share the same one (``is_mergeable_anon_vma``).  Identity is the
+    object's; ``number``, handed out by the address space, only tells them
+    apart in a repr.
     """
 
-    __slots__ = ("ident",)
-    _counter = itertools.count(1)
+    __slots__ = ("number",)
 
-    def __init__(self) -> None:
-        self.ident = next(AnonVma._counter)
+    def __init__(self, number: int) -> None:
+        self.number = number
 
     def __repr__(self) -> str:
-        return f"AnonVma#{self.ident}"
+        return f"AnonVma#{self.number}"
 
 
 class Vma:

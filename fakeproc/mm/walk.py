@@ -10,13 +10,20 @@ from __future__ import annotations
 
 import errno
 import enum
+from typing import TYPE_CHECKING
 
 from .locks import VmaLockFailed
-from .mm import MemoryManager
+from .tree import TreeCursor
 from .vma import Vma
+
+if TYPE_CHECKING:
+    # MemoryManager holds its readers' LockMode, so it imports this module.
+    from .mm import MemoryManager
 
 
 class LockMode(enum.Enum):
+    """How maps readers of an address space lock it: a property of the simulated kernel, like CONFIG_PER_VMA_LOCK."""
+
     MMAP = "mmap"
     VMA = "vma"
     VMA_NOGAPCHECK = "vma-nogapcheck"
@@ -36,16 +43,19 @@ class Walker:
 
     The base ``get_next`` is a plain tree lookup, right only when the range
     lock already keeps writers out (or, in ``nolock``, on purpose not).
+    Every lookup goes through the walker's own cursor, so a walk of n VMAs
+    costs O(n) however many other readers walk the same tree.
     """
 
     def __init__(self, mm: MemoryManager) -> None:
         self.mm = mm
+        self.cursor = TreeCursor(mm.tree)
 
     async def lock_range(self) -> None:
         """Called when a page starts."""
 
     async def get_next(self, last_pos: int) -> Vma | None:
-        found = self.mm.tree.find(last_pos)
+        found = self.cursor.find(last_pos)
         return None if found is None else found[2]
 
     def unlock_range(self) -> None:
@@ -94,7 +104,7 @@ class VmaLockWalker(Walker):
         mm = self.mm
         while True:
             stable, snapshot = mm.seq.speculate_begin()
-            found = mm.tree.find(last_pos)
+            found = self.cursor.find(last_pos)
             if found is None:
                 return None
             vma = found[2]
@@ -108,7 +118,7 @@ class VmaLockWalker(Walker):
             if last_pos >= vma.end:
                 return await self._unlock_and_fall_back(vma, last_pos)
             if self.gap_check and last_pos < vma.start and (not stable or mm.seq.speculate_retry(snapshot)):
-                again = mm.tree.find(last_pos)
+                again = self.cursor.find(last_pos)
                 if again is None or again[2] is not vma:
                     return await self._unlock_and_fall_back(vma, last_pos)
             return vma
@@ -122,7 +132,7 @@ class VmaLockWalker(Walker):
         mm = self.mm
         await mm.mmap_lock.acquire_read()
         try:
-            found = mm.tree.find(last_pos)
+            found = self.cursor.find(last_pos)
             if found is None:
                 return None
             mm.vma_locks.start_read_locked(found[2])

@@ -9,16 +9,26 @@ the last VMA: GATE (the [vsyscall] line comes next) and END.
 from __future__ import annotations
 
 from ..mm.mm import MemoryManager
-from ..mm.vma import Vma, VmFlags
+from ..mm.vma import PAGE_SIZE, Vma, VmFlags
 from ..mm.walk import LockMode, Walker, make_walker
 from ..process import Process
-from ..seqfile import PAGE_SIZE, PageObserver, SeqFile
+from ..seqfile import PageObserver, SeqFile
 
 GATE = (1 << 64) - 2
 END = (1 << 64) - 1
 
-#: The x86-64 vsyscall page: in no tree, never locked, always printed last.
-GATE_VMA = Vma(0xFFFFFFFFFF600000, 0xFFFFFFFFFF601000, VmFlags.EXEC, 0, None, "[vsyscall]")
+#: Where the x86-64 vsyscall page starts: above every user address.
+GATE_START = 0xFFFFFFFFFF600000
+
+
+def gate_vma() -> Vma:
+    """A new record of the vsyscall page: in no tree, never locked, always printed last.
+
+    Each iterator owns one, because the renderer caches its line in the
+    record: one record shared by every open file would be written by all.
+    """
+    return Vma(GATE_START, GATE_START + PAGE_SIZE, VmFlags.EXEC, 0, None, "[vsyscall]")
+
 
 #: Column where the name starts on 64-bit: ``25 + 6 * sizeof(void *) - 1`` plus one space.
 NAME_COLUMN = 73
@@ -74,10 +84,11 @@ class VmaIterator:
     def __init__(self, process: Process, mode: LockMode | None = None, *, observer: PageObserver | None = None) -> None:
         self.process = process
         self.mm: MemoryManager = process.mm
-        self.mode = mode or process.lock_mode
+        self.mode = mode or self.mm.reader_lock_mode
         self.walker: Walker = make_walker(self.mode, self.mm)
         self.observer = observer
         self.last_pos = 0
+        self._gate = gate_vma()
         self._locked = False
 
     async def start(self, position: int) -> tuple[Vma | None, int]:
@@ -103,7 +114,7 @@ class VmaIterator:
     async def _find(self, position: int) -> tuple[Vma | None, int]:
         vma = await self.walker.get_next(position)
         if vma is None:
-            return GATE_VMA, GATE
+            return self._gate, GATE
         self.last_pos = position
         return vma, vma.end
 
@@ -116,8 +127,8 @@ class VmaIterator:
             self.observer.page_stopped()
 
 
-class MapsOps(VmaIterator):
-    """SeqOps for /proc/<pid>/maps."""
+class MapsIterator(VmaIterator):
+    """SeqIterator for /proc/<pid>/maps."""
 
     def show(self, vma: Vma) -> bytes:
         return maps_line(vma)
@@ -129,7 +140,7 @@ async def page_boundary_vma_start(process: Process) -> int:
     Asked of the real reader, so the page rule lives only in seq_file.
     ValueError if maps fits in one page.  O(VMAs in the first page).
     """
-    first_page = await SeqFile(MapsOps(process)).read(0, PAGE_SIZE)
+    first_page = await SeqFile(MapsIterator(process)).read(0, PAGE_SIZE)
     lines = first_page.decode().splitlines()
     if not lines or lines[-1].endswith("[vsyscall]"):
         raise ValueError("maps fits in one page: no VMA sits at a page boundary")

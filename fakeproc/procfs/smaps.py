@@ -18,7 +18,7 @@ from ..mm.vma import Vma, VmFlags
 from ..mm.walk import LockMode
 from ..process import Process
 from ..seqfile import PageObserver
-from .maps import GATE_VMA, NAME_COLUMN, VmaIterator, encode, format_maps_line
+from .maps import GATE_START, NAME_COLUMN, VmaIterator, encode, format_maps_line
 
 #: VmFlags mnemonics in bit order, as ``show_smap_vma_flags`` prints them.
 _MNEMONICS = (
@@ -58,7 +58,7 @@ class MemoryUsage:
 
 def vma_usage(mm: MemoryManager, vma: Vma) -> MemoryUsage:
     """Residency of one VMA: written private pages are dirty anonymous memory."""
-    if vma is GATE_VMA:
+    if vma.start == GATE_START:
         return MemoryUsage()
     rss = mm.resident_pages(vma.start, vma.end) << 12
     shared = bool(vma.flags & VmFlags.MAYSHARE)
@@ -128,8 +128,8 @@ def format_smaps_record(mm: MemoryManager, vma: Vma) -> str:
     return "".join(lines)
 
 
-class SmapsOps(VmaIterator):
-    """SeqOps for /proc/<pid>/smaps: the maps iterator, always under ``mmap_lock``."""
+class SmapsIterator(VmaIterator):
+    """SeqIterator for /proc/<pid>/smaps: the maps iterator, always under ``mmap_lock``."""
 
     def __init__(self, process: Process, *, observer: PageObserver | None = None) -> None:
         super().__init__(process, LockMode.MMAP, observer=observer)
@@ -138,8 +138,8 @@ class SmapsOps(VmaIterator):
         return encode(format_smaps_record(self.mm, vma))
 
 
-class SmapsRollupOps:
-    """SeqOps for /proc/<pid>/smaps_rollup: one record summing every VMA."""
+class SmapsRollupIterator:
+    """SeqIterator for /proc/<pid>/smaps_rollup: one record summing every VMA."""
 
     def __init__(self, process: Process) -> None:
         self.process = process

@@ -12,12 +12,15 @@ def _kb(nbytes: int) -> str:
 
 
 def render_status(process: Process) -> bytes:
-    """The fields of ``proc_pid_status`` that the simulation knows, in the kernel's format."""
+    """The fields of ``proc_pid_status`` that the simulation knows, in the kernel's format.
+
+    Reading changes nothing: VmPeak and VmHWM are the address space's own
+    high-water marks.  O(n) for the VmData/VmStk/VmExe split.
+    """
     mm = process.mm
-    vm_size = vm_data = vm_stack = vm_exec = 0
+    vm_data = vm_stack = vm_exec = 0
     for start, end, vma in mm.tree:
         size = end - start
-        vm_size += size
         flags = vma.flags
         if flags & VmFlags.GROWSDOWN or vma.name == "[stack]":
             vm_stack += size
@@ -25,7 +28,6 @@ def render_status(process: Process) -> bytes:
             vm_exec += size
         elif flags & (VmFlags.WRITE | VmFlags.SHARED) == VmFlags.WRITE:
             vm_data += size
-    rss = len(mm.resident) << 12
     uid, gid = process.uid, process.gid
     lines = [
         f"Name:\t{process.comm}",
@@ -40,19 +42,18 @@ def render_status(process: Process) -> bytes:
         f"Gid:\t{gid}\t{gid}\t{gid}\t{gid}",
         "FDSize:\t64",
         "Groups:\t ",
-        f"VmPeak:\t{_kb(max(vm_size, process.vm_peak))}",
-        f"VmSize:\t{_kb(vm_size)}",
+        f"VmPeak:\t{_kb(mm.hiwater_vm)}",
+        f"VmSize:\t{_kb(mm.total_vm)}",
         f"VmLck:\t{_kb(0)}",
         f"VmPin:\t{_kb(0)}",
-        f"VmHWM:\t{_kb(rss)}",
-        f"VmRSS:\t{_kb(rss)}",
+        f"VmHWM:\t{_kb(mm.hiwater_rss)}",
+        f"VmRSS:\t{_kb(mm.rss)}",
         f"VmData:\t{_kb(vm_data)}",
         f"VmStk:\t{_kb(vm_stack)}",
         f"VmExe:\t{_kb(vm_exec)}",
         f"VmSwap:\t{_kb(0)}",
         f"Threads:\t{process.threads}",
     ]
-    process.vm_peak = max(vm_size, process.vm_peak)
     return encode("\n".join(lines) + "\n")
 
 
