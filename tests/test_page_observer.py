@@ -76,7 +76,7 @@ async def test_page_counter_counts_pages_and_writer_steps_inside_them() -> None:
 
     counter = stats.page_counter(process)
     counter.page_started()
-    await process.mm.writer_step()
+    await process.mm.writer_preempt()
     counter.page_stopped()
     counter.page_started()
     counter.page_stopped()
