@@ -13,6 +13,7 @@ from typing import TypeVar
 
 import trio
 
+from .client import CtlRejected, ctl_path, round_trip
 from .mm.walk import LockMode
 from .mounts import clear_stale_mount
 from .population import LAYOUTS, clone_real_process
@@ -142,22 +143,16 @@ def run_ctl(args: argparse.Namespace) -> int:
     for argument, _help in arguments:
         value = getattr(args, argument)
         words += value if isinstance(value, list) else [value]
-    path = os.path.join(args.mount, "ctl" if root else os.path.join(args.pid, "ctl"))
+    path = ctl_path(args.mount, None if root else args.pid)
     try:
-        fd = os.open(path, os.O_RDWR)
+        output = round_trip(path, [" ".join(words)])
+    except CtlRejected as error:
+        print(f"{PROG}: {args.command}: {error.result or error.strerror}", file=sys.stderr)
+        return 1
     except OSError as error:
         print(f"{PROG}: {path}: {error.strerror}", file=sys.stderr)
         return 1
-    try:
-        try:
-            os.write(fd, (" ".join(words) + "\n").encode())
-        except OSError as error:
-            result = os.read(fd, 65536).decode(errors="replace").strip()
-            print(f"{PROG}: {args.command}: {result or error.strerror}", file=sys.stderr)
-            return 1
-        print(os.read(fd, 65536).decode(errors="replace"), end="")
-    finally:
-        os.close(fd)
+    print(output, end="")
     return 0
 
 
