@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from fakeproc import cli
+from fakeproc.lab.daemon import Mount, mounted
 from fakeproc.mounts import is_mounted, unmount
-from mountutil import REPO, Mount, mounted
+from mountutil import REPO
 
 pytestmark = pytest.mark.fuse
 
