@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from ..client import ctl
+from .. import client
 from ..mounts import unmount
 
 #: The checkout's mount.py by path: the daemon runs the code next to this file whatever the working directory.
@@ -66,7 +66,7 @@ class Mount:
 
         Raises OSError (a :class:`fakeproc.client.CtlRejected` when the daemon refuses a command).
         """
-        return ctl(self.path, pid, *commands)
+        return client.ctl(self.path, pid, *commands)
 
     def stop(self) -> int | None:
         """SIGTERM, then SIGKILL if the daemon lingers, then unmount; its exit status.  Idempotent."""
