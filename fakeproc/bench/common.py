@@ -1,7 +1,7 @@
 """What both benchmarks share: teardown that always runs, and the figures' arithmetic.
 
 Daemons come from :mod:`fakeproc.lab.daemon` and every other child from its
-``spawn`` (a session of its own, a parent-death signal).  Each is registered
+``spawn``, all in sessions of their own and with a parent-death signal.  Each is registered
 with a :class:`Cleanup` that ends it (by its own pid or process group, never
 by name) and, for a daemon, unmounts it, on success, on an error, on Ctrl-C,
 and on SIGTERM/SIGHUP.

@@ -79,7 +79,7 @@ def one_run(mode: str, scanners: int, sample: int, args: argparse.Namespace) -> 
         options = ["--population", "empty", "--workload", "mapper", "--lock-mode", mode, "--stats-file", str(stats_file)]
         if args.preempt:
             options += ["--preempt", args.preempt]
-        daemon = cleanup.enter_context(mounted(base, *options))
+        daemon = cleanup.enter_context(mounted(base, *options, own_session=True))
         maps = daemon.path / str(find_comm(daemon.path, "mapper")) / "maps"
         loops = []
         counter_dir = base / "scans"

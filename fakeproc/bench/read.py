@@ -263,8 +263,8 @@ def main(argv: list[str] | None = None) -> int:
     def collect() -> None:
         binary = cbuild.build(HELPER_SOURCE, cache_dir=args.build)
         with Cleanup() as cleanup:
-            floor = cleanup.enter_context(mounted(cleanup.workdir("fakeproc-bench-floor-"), command=FLOOR))
-            daemon = cleanup.enter_context(mounted(cleanup.workdir("fakeproc-bench-read-"), *options))
+            floor = cleanup.enter_context(mounted(cleanup.workdir("fakeproc-bench-floor-"), command=FLOOR, own_session=True))
+            daemon = cleanup.enter_context(mounted(cleanup.workdir("fakeproc-bench-read-"), *options, own_session=True))
             # Largest first, into the fresh daemon, so its RSS growth is all the clone's.
             for index, count in enumerate(sizes):
                 row = measure_size(daemon, floor, binary, count, args, with_rss=index == 0)

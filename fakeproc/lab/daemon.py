@@ -5,9 +5,15 @@ command taking ``MOUNTPOINT --ready-file PATH``) on ``base/mnt`` and returns
 once it has written its ready file.  :meth:`Mount.stop` -- also the end of a
 ``with`` block -- sends SIGTERM (the daemon unmounts and writes its stats
 file), kills it if it does not exit, and always lazily unmounts.  The daemon
-runs in a session of its own with a parent-death signal, so a caller that
-dies even by SIGKILL takes it along, and signals meant for the caller's
-terminal do not reach it.
+gets a parent-death signal, so a caller that dies even by SIGKILL takes it
+along.
+
+Whether it also gets a session of its own is the caller's choice, because
+with ``sched_autogroup`` a session is a CPU scheduling group: the daemon
+then competes as a whole group instead of as one task among the caller's,
+which changes how often a reader and a writer interleave.  The race tests'
+detection rates were measured with the daemon in the caller's session (the
+default); the benchmarks' figures with it in its own.
 """
 
 from __future__ import annotations
@@ -43,9 +49,10 @@ def _die_with_parent() -> None:
         pass
 
 
-def spawn(argv: Sequence[str], **popen_options: object) -> subprocess.Popen[bytes]:
-    """Start a child that leads its own session (so one process group) and dies with us."""
-    return subprocess.Popen(list(argv), start_new_session=True, preexec_fn=_die_with_parent, **popen_options)  # type: ignore[call-overload]
+def spawn(argv: Sequence[str], own_session: bool = True, **popen_options: object) -> subprocess.Popen[bytes]:
+    """Start a child that dies with us; with ``own_session`` it leads a session, so one process group for killpg."""
+    return subprocess.Popen(list(argv), start_new_session=own_session, preexec_fn=_die_with_parent,  # type: ignore[call-overload]
+                            **popen_options)
 
 
 @dataclass
@@ -97,7 +104,7 @@ def _make_mountpoint(path: Path) -> None:
 
 
 def mounted(base: Path, *options: str, command: Sequence[str] = FAKEPROC_MOUNT,
-            ready_timeout: float = READY_TIMEOUT) -> Mount:
+            ready_timeout: float = READY_TIMEOUT, own_session: bool = False) -> Mount:
     """Start ``command base/mnt --ready-file base/ready *options`` and wait until it is ready.
 
     The log is ``base/daemon.log``.  If the daemon exits or is not ready
@@ -110,7 +117,7 @@ def mounted(base: Path, *options: str, command: Sequence[str] = FAKEPROC_MOUNT,
     ready.unlink(missing_ok=True)
     log = base / "daemon.log"
     with open(log, "wb") as log_file:
-        process = spawn([*command, str(mountpoint), "--ready-file", str(ready), *options],
+        process = spawn([*command, str(mountpoint), "--ready-file", str(ready), *options], own_session,
                         stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     mount = Mount(mountpoint, process, log)
     try:
