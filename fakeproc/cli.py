@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import trio
 
 from .calls import PROCESS_CALLS, ROOT_CALLS, Call
+from .client import CtlRejected, ctl_path, round_trip
 from .mm.walk import LockMode
 from .mounts import clear_stale_mount
 from .population import LAYOUTS, clone_real_process
@@ -134,22 +135,16 @@ def run_ctl(args: argparse.Namespace) -> int:
     given = (getattr(args, _word_dest(index)) for index in range(len(args.call_type.arguments)))
     # The daemon parses the line: it is the one judge of what the words mean.
     words = [args.command, *(word for word in given if word is not None)]
-    path = os.path.join(args.mount, os.path.join(args.pid, "ctl") if args.per_process else "ctl")
+    path = ctl_path(args.mount, args.pid if args.per_process else None)
     try:
-        fd = os.open(path, os.O_RDWR)
+        output = round_trip(path, [" ".join(words)])
+    except CtlRejected as error:
+        print(f"{PROG}: {args.command}: {error.result or error.strerror}", file=sys.stderr)
+        return 1
     except OSError as error:
         print(f"{PROG}: {path}: {error.strerror}", file=sys.stderr)
         return 1
-    try:
-        try:
-            os.write(fd, (" ".join(words) + "\n").encode())
-        except OSError as error:
-            result = os.read(fd, 65536).decode(errors="replace").strip()
-            print(f"{PROG}: {args.command}: {result or error.strerror}", file=sys.stderr)
-            return 1
-        print(os.read(fd, 65536).decode(errors="replace"), end="")
-    finally:
-        os.close(fd)
+    print(output, end="")
     return 0
 
 

@@ -10,17 +10,18 @@
 #   VERBOSE=1  print the lines around the page boundary
 #   LOCK_MODE  spawn the simulated processes with lock=LOCK_MODE
 #              (default: the daemon's default mode)
-#   BUILD_DIR  where to build the binary (default: REPO/build)
+#   BUILD_DIR  where to keep the binary (default: fakeproc.lab.cbuild's cache)
 #   CC         C compiler (default: gcc)
+#   PYTHON     interpreter that runs the build helper (default: python3)
 # Exit status: 0 only if every test passed.
 set -euo pipefail
 
 if [ $# -ge 1 ] && { [ "$1" = "-h" ] || [ "$1" = "--help" ]; }; then
-    sed -n '2,15s/^# \{0,1\}//p' "$0"
+    sed -n '2,16s/^# \{0,1\}//p' "$0"
     exit 0
 fi
 if [ $# -lt 1 ]; then
-    sed -n '2,15s/^# \{0,1\}//p' "$0" >&2
+    sed -n '2,16s/^# \{0,1\}//p' "$0" >&2
     exit 2
 fi
 
@@ -29,22 +30,17 @@ shift
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 src=$repo/tests/race/proc_maps_race.c
-build=${BUILD_DIR:-$repo/build}
-bin=$build/proc_maps_race
-cc=${CC:-gcc}
 
 if [ ! -e "$mnt/ctl" ]; then
     echo "race.sh: $mnt/ctl not found; is fakeproc mounted at $mnt?" >&2
     exit 2
 fi
 
-if [ ! -x "$bin" ] || [ "$src" -nt "$bin" ]; then
-    mkdir -p "$build"
-    # Build to a temporary name so an interrupted build never leaves a
-    # half-written binary behind.
-    "$cc" -O2 -Wall -Werror -pthread -o "$bin.tmp.$$" "$src"
-    mv -f "$bin.tmp.$$" "$bin"
-fi
+# The one C build recipe (cached, atomic) is fakeproc.lab.cbuild.  It uses only
+# the standard library, so any python3 runs it from the source tree: this script
+# works against a mount served from anywhere, with or without the repo's venv.
+bin=$(PYTHONPATH="$repo${PYTHONPATH:+:$PYTHONPATH}" "${PYTHON:-python3}" -m fakeproc.lab.cbuild \
+    ${BUILD_DIR:+--cache-dir "$BUILD_DIR"} "$src" -- -pthread)
 
 # DURATION, VERBOSE and LOCK_MODE reach the binary through the environment.
 exec "$bin" "$mnt" "$@"

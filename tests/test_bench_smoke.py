@@ -10,17 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from conftest import fuse_available
-
-REPO = Path(__file__).resolve().parent.parent
+from mountutil import REPO, require_fuse
 
 pytestmark = pytest.mark.fuse
 
 
 def _run(argv: list[str], tmp_path: Path) -> dict:  # type: ignore[type-arg]
     """Run a benchmark with its work directories (and so its mounts) under ``tmp_path``."""
-    if not fuse_available():
-        pytest.fail("FUSE is not available: ./scripts/setup installs fuse3")
+    require_fuse()
     work = tmp_path / "work"
     work.mkdir()
     env = {**os.environ, "TMPDIR": str(work)}

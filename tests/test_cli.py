@@ -8,14 +8,14 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
 
 from fakeproc import cli
-from fakeproc.mounts import is_mounted, unmount
-from mountutil import REPO, Mount, mounted
+from fakeproc.lab.daemon import Mount, mounted
+from fakeproc.mounts import is_mounted
+from mountutil import REPO
 
 pytestmark = pytest.mark.fuse
 
@@ -67,22 +67,10 @@ def test_cli_errors_exit_nonzero_with_a_message(demo_mount: Mount) -> None:
 
 
 def test_fakeproc_mount_is_mount_py(tmp_path: Path) -> None:
-    mnt = tmp_path / "mnt"
-    mnt.mkdir()
-    ready = tmp_path / "ready"
-    daemon = subprocess.Popen([*FAKEPROC, "mount", str(mnt), "--population", "empty", "--ready-file", str(ready)],
-                              cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        deadline = time.monotonic() + 30
-        while not ready.exists() and time.monotonic() < deadline and daemon.poll() is None:
-            time.sleep(0.05)
-        assert ready.exists()
-        assert os.listdir(mnt) == ["ctl"]
-    finally:
-        daemon.send_signal(signal.SIGTERM)
-        out, _ = daemon.communicate(timeout=30)
-        unmount(mnt)
-    assert f"fakeproc: mounted at {mnt}" in out and f"fakeproc: unmounted {mnt}" in out
+    with mounted(tmp_path, "--population", "empty", command=[*FAKEPROC, "mount"], ready_timeout=30) as mount:
+        assert os.listdir(mount.path) == ["ctl"]
+    out = mount.log.read_text()
+    assert f"fakeproc: mounted at {mount.path}" in out and f"fakeproc: unmounted {mount.path}" in out
 
 
 def test_stale_mount_is_cleared(tmp_path: Path) -> None:

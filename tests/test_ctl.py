@@ -16,9 +16,10 @@ from hypothesis import strategies as st
 from fakeproc.calls import PROCESS_CALLS
 from fakeproc.ctl import process_session, root_session
 from fakeproc.errors import SyscallError
+from fakeproc.lab.daemon import Mount
 from fakeproc.population import demo_layout
 from fakeproc.process import ProcessTable
-from mountutil import REPO, Mount
+from mountutil import REPO
 
 WORDS = ["mmap", "munmap", "mprotect", "mremap", "query", "touch", "spawn", "kill", "clone", "0", "0x1000",
          "-1", "0x" + "f" * 20, "rw-", "rwx", "r-", "private,anonymous", "fixed", "shared,anonymous,fixed",

@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from fakeproc.lab import cbuild
+from fakeproc.lab.daemon import Mount
 from fakeproc.mounts import is_mounted
-from mountutil import REPO, Mount
+from mountutil import REPO
 
 pytestmark = pytest.mark.fuse
 
@@ -206,9 +208,8 @@ def test_clone_every_real_process(demo_mount: Mount) -> None:
 
 
 @pytest.mark.slow
-def test_clone_60000_vmas(demo_mount: Mount, tmp_path: Path) -> None:
-    helper = tmp_path / "many_vmas"
-    subprocess.run(["gcc", "-O2", "-Wall", "-Werror", "-o", str(helper), str(REPO / "tests/helpers/many_vmas.c")], check=True)
+def test_clone_60000_vmas(demo_mount: Mount) -> None:
+    helper = cbuild.build(REPO / "tests/helpers/many_vmas.c")
     holder = subprocess.Popen([str(helper), "60000"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     try:
         assert holder.stdout is not None

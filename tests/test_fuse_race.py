@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mountutil import Mount
+from fakeproc.lab.daemon import Mount
 
 pytestmark = pytest.mark.fuse
 

@@ -8,7 +8,8 @@ import subprocess
 
 import pytest
 
-from mountutil import REPO, Mount, mounted
+from fakeproc.lab.daemon import Mount, mounted
+from mountutil import REPO
 
 pytestmark = pytest.mark.fuse
 

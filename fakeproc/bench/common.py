@@ -1,15 +1,15 @@
-"""What both benchmarks share: daemons and helpers that are always torn down.
+"""What both benchmarks share: teardown that always runs, and the figures' arithmetic.
 
-Every child is started in its own session with a parent-death signal, and is
-registered with a :class:`Cleanup` that ends it (by its own pid or process
-group, never by name) and lazily unmounts its mountpoint, on success, on an
-error, on Ctrl-C, and on SIGTERM/SIGHUP.
+Daemons come from :mod:`fakeproc.lab.daemon` and every other child from its
+``spawn``, all in sessions of their own and with a parent-death signal.  Each is registered
+with a :class:`Cleanup` that ends it (by its own pid or process group, never
+by name) and, for a daemon, unmounts it, on success, on an error, on Ctrl-C,
+and on SIGTERM/SIGHUP.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import json
 import math
 import os
@@ -23,29 +23,11 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ..mounts import unmount
-
 REPO = Path(__file__).resolve().parents[2]
-READY_TIMEOUT = 60.0
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    """In the child, before exec: receive SIGTERM if the benchmark dies, even by SIGKILL."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-    except (OSError, AttributeError):
-        pass
-
-
-def spawn(argv: Sequence[str], **kwargs: object) -> subprocess.Popen[bytes]:
-    """Start a child in a session of its own (so it is one process group) that dies with us."""
-    return subprocess.Popen(list(argv), start_new_session=True, preexec_fn=_die_with_parent, **kwargs)  # type: ignore[call-overload]
 
 
 def end_group(process: subprocess.Popen[bytes], first: int = signal.SIGTERM, timeout: float = 5.0) -> None:
-    """End ``process`` and its process group (it leads one: see :func:`spawn`)."""
+    """End ``process`` and its process group (it leads one: see :func:`fakeproc.lab.daemon.spawn`)."""
     if process.poll() is None or group_members(process.pid):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(process.pid, first)
@@ -108,59 +90,6 @@ class Cleanup(contextlib.ExitStack):
         path = Path(tempfile.mkdtemp(prefix=prefix))
         self.callback(shutil.rmtree, path, True)
         return path
-
-
-class Daemon:
-    """A FUSE daemon (``mount.py`` or the floor) on ``base/mnt``, stopped by SIGTERM."""
-
-    def __init__(self, cleanup: Cleanup, base: Path, argv_before_mnt: Sequence[str], options: Sequence[str] = ()) -> None:
-        self.base = base
-        self.mnt = base / "mnt"
-        self.mnt.mkdir(exist_ok=True)
-        self.ready = base / "ready"
-        self.log = base / "daemon.log"
-        with open(self.log, "wb") as log:
-            self.process = spawn(
-                [*argv_before_mnt, str(self.mnt), "--ready-file", str(self.ready), *options],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            )
-        cleanup.callback(self.stop)
-        deadline = time.monotonic() + READY_TIMEOUT
-        while not self.ready.exists() or not self.ready.read_text().strip():
-            if self.process.poll() is not None:
-                raise RuntimeError(f"daemon exited with {self.process.returncode}: {self.log.read_text()}")
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"daemon not ready after {READY_TIMEOUT}s: {self.log.read_text()}")
-            time.sleep(0.01)
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def stop(self) -> int | None:
-        """SIGTERM (the daemon unmounts and writes its stats file), then make sure."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=15)
-        unmount(self.mnt)
-        return self.process.returncode
-
-    def ctl(self, command: str, pid: int | None = None) -> list[str]:
-        path = self.mnt / "ctl" if pid is None else self.mnt / str(pid) / "ctl"
-        fd = os.open(path, os.O_RDWR)
-        try:
-            os.write(fd, (command + "\n").encode())
-            return os.read(fd, 1 << 20).decode().splitlines()
-        finally:
-            os.close(fd)
-
-
-def fakeproc_daemon(cleanup: Cleanup, base: Path, options: Sequence[str]) -> Daemon:
-    return Daemon(cleanup, base, [sys.executable, str(REPO / "mount.py")], options)
 
 
 def find_comm(mnt: Path, comm: str) -> int:

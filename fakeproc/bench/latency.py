@@ -26,18 +26,17 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ..lab.daemon import mounted, spawn
 from .common import (
     REPO,
     Cleanup,
     dump_json,
     end_group,
     ensure_matplotlib,
-    fakeproc_daemon,
     find_comm,
     machine,
     run_guarded,
     scheduling_noise,
-    spawn,
     target,
 )
 
@@ -80,8 +79,8 @@ def one_run(mode: str, scanners: int, sample: int, args: argparse.Namespace) -> 
         options = ["--population", "empty", "--workload", "mapper", "--lock-mode", mode, "--stats-file", str(stats_file)]
         if args.preempt:
             options += ["--preempt", args.preempt]
-        daemon = fakeproc_daemon(cleanup, base, options)
-        maps = daemon.mnt / str(find_comm(daemon.mnt, "mapper")) / "maps"
+        daemon = cleanup.enter_context(mounted(base, *options, own_session=True))
+        maps = daemon.path / str(find_comm(daemon.path, "mapper")) / "maps"
         loops = []
         counter_dir = base / "scans"
         counter_dir.mkdir()

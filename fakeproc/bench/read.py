@@ -36,25 +36,25 @@ from ..process import ProcessTable
 from ..procfs.maps import MapsIterator
 from ..sched import Preempter, parse_policy
 from ..seqfile import SeqFile
+from ..lab import cbuild
+from ..lab.daemon import Mount, mounted, spawn
 from ..workloads.mapper import Mapper
 from .common import (
     REPO,
     Cleanup,
-    Daemon,
     best_of,
     dump_json,
     end_group,
-    fakeproc_daemon,
     loglog_slope,
     machine,
     run_guarded,
-    spawn,
     target,
     time_read,
     vm_rss_kb,
 )
 
 HELPER_SOURCE = REPO / "tests" / "helpers" / "many_vmas.c"
+FLOOR = (sys.executable, "-m", "fakeproc.fuse.floor")
 DEFAULT_SIZES = "1000,4000,16000,65500"
 #: VMAs many_vmas has before it maps anything (binary, libc, ld.so, vdso, stack...: 24 here), with a margin.
 HELPER_OWN_VMAS = 30
@@ -71,15 +71,6 @@ def max_map_count() -> int:
         return int(Path("/proc/sys/vm/max_map_count").read_text())
     except (OSError, ValueError):
         return 65530
-
-
-def build_helper(build: Path) -> Path:
-    """Compile many_vmas into build/ unless it is up to date."""
-    build.mkdir(parents=True, exist_ok=True)
-    binary = build / "many_vmas"
-    if not binary.exists() or binary.stat().st_mtime < HELPER_SOURCE.stat().st_mtime:
-        subprocess.run(["gcc", "-O2", "-Wall", "-Werror", "-o", str(binary), str(HELPER_SOURCE)], check=True)
-    return binary
 
 
 def start_helper(cleanup: Cleanup, binary: Path, count: int) -> tuple[subprocess.Popen[bytes], int]:
@@ -136,7 +127,7 @@ def model_ops_per_second(count: int, preempt: str | None, seed: int = 0) -> dict
 
 
 def measure_size(
-    daemon: Daemon, floor: Daemon, binary: Path, count: int, args: argparse.Namespace, with_rss: bool
+    daemon: Mount, floor: Mount, binary: Path, count: int, args: argparse.Namespace, with_rss: bool
 ) -> dict[str, object]:
     """One size: start the helper, clone it, read it every way; helper and clone are gone after."""
     with Cleanup() as local:
@@ -144,14 +135,14 @@ def measure_size(
         real = Path(f"/proc/{pid}/maps").read_bytes()
         vmas = real.count(b"\n")  # maps lines: the helper's VMAs plus [vsyscall]
         rss_before = vm_rss_kb(daemon.pid) if with_rss else 0
-        [clone] = daemon.ctl(f"clone {pid}")
-        local.callback(lambda: daemon.process.poll() is None and daemon.ctl(f"kill {clone}"))
+        [clone] = daemon.ctl(None, f"clone {pid}")
+        local.callback(lambda: daemon.process.poll() is None and daemon.ctl(None, f"kill {clone}"))
         rss_after = vm_rss_kb(daemon.pid) if with_rss else 0
-        maps = daemon.mnt / clone / "maps"
+        maps = daemon.path / clone / "maps"
         cold, _ = time_read(maps)
         identical = maps.read_bytes() == real
         rss_read = vm_rss_kb(daemon.pid) if with_rss else 0
-        floor_file = floor.mnt / str(len(real))
+        floor_file = floor.path / str(len(real))
         mount_s = best_of(args.runs, lambda: time_read(maps)[0])
         kernel_s = best_of(args.runs, lambda: time_read(f"/proc/{pid}/maps")[0])
         floor_s = best_of(args.runs, lambda: time_read(floor_file)[0])
@@ -224,7 +215,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--model-ops", type=int,
                         help="operations for the model throughput (default 20000; 5000 with --quick)")
     parser.add_argument("--quick", action="store_true", help="fewer repetitions: --runs 3 --model-ops 5000")
-    parser.add_argument("--build", type=Path, default=REPO / "build", help="where to compile the helper (default build/)")
+    parser.add_argument("--build", type=Path, default=REPO / "build",
+                        help="cache folder for the compiled helper (default build/)")
     parser.add_argument("--json", action="store_true", help="print a JSON summary on stdout (the report goes to stderr)")
     args = parser.parse_args(argv)
     if args.runs is None:
@@ -253,10 +245,10 @@ def main(argv: list[str] | None = None) -> int:
     model: list[dict[str, object]] = []
 
     def collect() -> None:
-        binary = build_helper(args.build)
+        binary = cbuild.build(HELPER_SOURCE, cache_dir=args.build)
         with Cleanup() as cleanup:
-            floor = Daemon(cleanup, cleanup.workdir("fakeproc-bench-floor-"), [sys.executable, "-m", "fakeproc.fuse.floor"])
-            daemon = fakeproc_daemon(cleanup, cleanup.workdir("fakeproc-bench-read-"), options)
+            floor = cleanup.enter_context(mounted(cleanup.workdir("fakeproc-bench-floor-"), command=FLOOR, own_session=True))
+            daemon = cleanup.enter_context(mounted(cleanup.workdir("fakeproc-bench-read-"), *options, own_session=True))
             # Largest first, into the fresh daemon, so its RSS growth is all the clone's.
             for index, count in enumerate(sizes):
                 row = measure_size(daemon, floor, binary, count, args, with_rss=index == 0)

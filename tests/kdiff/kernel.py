@@ -5,66 +5,36 @@ an arena) to the compiled helper and returns its result lines and the final
 maps lines of the arena.  See arena.c's header comment for the syntax and
 the meaning of every output line, and KERNEL_FACTS.md for what was learnt.
 
-Only the standard library is used so the module can be imported by any test.
+Besides pytest's marks, it needs only the standard library and fakeproc.lab.cbuild.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import platform
 import re
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
 
+from fakeproc.lab import cbuild
+
 SOURCE = Path(__file__).with_name("arena.c")
 DEFAULT_ARENA = 64 << 20
 
-_built: dict[str, str] = {}
 _MAPS_LINE = re.compile(r"^[0-9a-f]{8,}-[0-9a-f]{8,} ")
 
 
 class HelperError(RuntimeError):
-    """The helper could not be built or did not behave."""
+    """The helper did not behave."""
 
 
-def _digest() -> str:
-    return hashlib.sha256(SOURCE.read_bytes()).hexdigest()[:16]
-
-
-def build_helper(tmpdir: str | os.PathLike | None = None) -> str:
-    """Compile arena.c into ``tmpdir`` (default: the system temp dir).
-
-    The binary name carries a hash of the source, so an existing binary for
-    the same source is reused.  Returns the path of the executable.
-    """
-    digest = _digest()
-    base = Path(tmpdir) if tmpdir is not None else Path(tempfile.gettempdir())
-    exe = base / f"fakeproc-kdiff-arena-{digest}"
-    key = str(exe)
-    if key in _built and exe.exists():
-        return key
-    if not exe.exists():
-        gcc = shutil.which("gcc") or shutil.which("cc")
-        if gcc is None:
-            raise HelperError("no C compiler (gcc) found")
-        base.mkdir(parents=True, exist_ok=True)
-        partial = exe.with_name(exe.name + f".{os.getpid()}.tmp")
-        proc = subprocess.run(
-            [gcc, "-O2", "-Wall", "-Werror", "-o", str(partial), str(SOURCE)],
-            capture_output=True,
-            text=True,
-        )
-        if proc.returncode != 0:
-            raise HelperError(f"gcc failed:\n{proc.stderr}")
-        os.replace(partial, exe)  # atomic: parallel test workers are safe
-    _built[key] = digest
-    return key
+def build_helper(cache_dir: str | os.PathLike[str] | None = None) -> str:
+    """The path of arena.c compiled into ``cache_dir`` (default: fakeproc.lab.cbuild's cache)."""
+    return str(cbuild.build(SOURCE, cache_dir=cache_dir))
 
 
 def run_kernel(
