@@ -9,52 +9,18 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from mountutil import REPO, Mount
+from mountutil import Mount
+from procmap_tools import TIMEOUT, Tools, procmap  # noqa: F401  (procmap is a fixture)
 
 pytestmark = pytest.mark.fuse
 
 BASE = 0x200000000000
 ANON, FILE, SHARED_FILE, EXEC = BASE, BASE + 0x4000, BASE + 0x8000, BASE + 0xA000
 END = BASE + 0xB000
-TIMEOUT = 60
-
-
-@dataclass(frozen=True)
-class Tools:
-    preload: Path
-    client: Path
-
-    def run(self, *args: str, preload: bool = True, pass_fds: tuple[int, ...] = ()) -> list[str]:
-        env = dict(os.environ)
-        env.pop("LD_PRELOAD", None)
-        if preload:
-            env["LD_PRELOAD"] = str(self.preload)
-        result = subprocess.run(
-            [str(self.client), *args], env=env, pass_fds=pass_fds, capture_output=True, text=True,
-            timeout=TIMEOUT, check=True,
-        )
-        return result.stdout.splitlines()
-
-
-def build_procmap_tools(out: Path) -> Tools:
-    """Compile the preload library and the test client into ``out``."""
-    native = REPO / "fakeproc" / "native"
-    tools = Tools(out / "procmap_query.so", out / "procmap_query_client")
-    subprocess.run(["gcc", "-O2", "-Wall", "-Werror", "-shared", "-fPIC", "-o", str(tools.preload),
-                    str(native / "procmap_query.c"), "-ldl"], check=True, timeout=TIMEOUT)
-    subprocess.run(["gcc", "-O2", "-Wall", "-Werror", "-I", str(native), "-o", str(tools.client),
-                    str(REPO / "tests" / "helpers" / "procmap_query_client.c")], check=True, timeout=TIMEOUT)
-    return tools
-
-
-@pytest.fixture(scope="module")
-def tools(tmp_path_factory: pytest.TempPathFactory) -> Tools:
-    return build_procmap_tools(tmp_path_factory.mktemp("procmap"))
 
 
 @pytest.fixture
@@ -75,11 +41,11 @@ def layout(data: Path) -> list[tuple[int, int, str, str, str | None, int]]:
 
 
 @pytest.fixture
-def real_maps(tools: Tools, data_file: Path) -> Iterator[str]:
+def real_maps(procmap: Tools, data_file: Path) -> Iterator[str]:
     """/proc/<pid>/maps of a real child holding the layout until the test ends."""
     specs = [f"{addr:#x}:{length:#x}:{prot}:{sharing}" + (f":{path}:{offset:#x}" if path else "")
              for addr, length, prot, sharing, path, offset in layout(data_file)]
-    child = subprocess.Popen([str(tools.client), "hold", *specs], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    child = subprocess.Popen([str(procmap.client), "hold", *specs], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     try:
         assert child.stdout is not None and child.stdout.readline() == b"ready\n"
         yield f"/proc/{child.pid}/maps"
@@ -134,9 +100,9 @@ EXPECTED = {
 }
 
 
-def test_queries_match_the_kernel_field_by_field(tools: Tools, real_maps: str, sim_maps: str, data_file: Path) -> None:
-    kernel = tools.run("query", real_maps, *EXPECTED, preload=False)
-    simulated = tools.run("query", sim_maps, *EXPECTED)
+def test_queries_match_the_kernel_field_by_field(procmap: Tools, real_maps: str, sim_maps: str, data_file: Path) -> None:
+    kernel = procmap.run("query", real_maps, *EXPECTED, preload=False)
+    simulated = procmap.run("query", sim_maps, *EXPECTED)
     assert simulated == kernel
     for line, expected in zip(simulated, EXPECTED.values()):
         if isinstance(expected, str):
@@ -170,45 +136,45 @@ PROBES = [
 ]
 
 
-def test_argument_checks_match_the_kernel(tools: Tools, real_maps: str, sim_maps: str) -> None:
-    assert tools.run("probes", real_maps, f"{FILE:#x}", preload=False) == PROBES
-    assert tools.run("probes", sim_maps, f"{FILE:#x}") == PROBES
+def test_argument_checks_match_the_kernel(procmap: Tools, real_maps: str, sim_maps: str) -> None:
+    assert procmap.run("probes", real_maps, f"{FILE:#x}", preload=False) == PROBES
+    assert procmap.run("probes", sim_maps, f"{FILE:#x}") == PROBES
 
 
-def test_past_the_last_vma_is_enoent(tools: Tools, sim_maps: str) -> None:
-    assert tools.run("query", sim_maps, f"{END:#x}/covering_or_next", f"{END - 1:#x}") == [
+def test_past_the_last_vma_is_enoent(procmap: Tools, sim_maps: str) -> None:
+    assert procmap.run("query", sim_maps, f"{END:#x}/covering_or_next", f"{END - 1:#x}") == [
         f"{END:#x}/covering_or_next: ENOENT",
         f"{END - 1:#x}: start={EXEC:#x} end={END:#x} flags=0x5 page_size=4096 offset=0 inode=0 dev=0:0 "
         "build_id_size=0 name_size=0 name=",
     ]
 
 
-def test_answers_follow_the_address_space(tools: Tools, demo_mount: Mount, data_file: Path) -> None:
+def test_answers_follow_the_address_space(procmap: Tools, demo_mount: Mount, data_file: Path) -> None:
     pid = spawn_with_layout(demo_mount, data_file)
     maps = str(demo_mount.path / str(pid) / "maps")
     query = f"{ANON + 0x3000:#x}/covering_or_next"
-    assert field(tools.run("query", maps, query)[0], "start") == f"{FILE:#x}"
+    assert field(procmap.run("query", maps, query)[0], "start") == f"{FILE:#x}"
     demo_mount.ctl(pid, f"munmap {FILE:#x} 0x2000")
-    assert field(tools.run("query", maps, query)[0], "start") == f"{SHARED_FILE:#x}"
+    assert field(procmap.run("query", maps, query)[0], "start") == f"{SHARED_FILE:#x}"
 
 
-def test_a_killed_process_is_esrch(tools: Tools, demo_mount: Mount, data_file: Path) -> None:
+def test_a_killed_process_is_esrch(procmap: Tools, demo_mount: Mount, data_file: Path) -> None:
     pid = spawn_with_layout(demo_mount, data_file)
     fd = os.open(demo_mount.path / str(pid) / "maps", os.O_RDONLY)
     try:
-        assert tools.run("query", f"fd:{fd}", f"{ANON:#x}", pass_fds=(fd,))[0].startswith(f"{ANON:#x}: start=")
+        assert procmap.run("query", f"fd:{fd}", f"{ANON:#x}", pass_fds=(fd,))[0].startswith(f"{ANON:#x}: start=")
         demo_mount.ctl(None, f"kill {pid}")
-        assert tools.run("query", f"fd:{fd}", f"{ANON:#x}", pass_fds=(fd,)) == [f"{ANON:#x}: ESRCH"]
+        assert procmap.run("query", f"fd:{fd}", f"{ANON:#x}", pass_fds=(fd,)) == [f"{ANON:#x}: ESRCH"]
     finally:
         os.close(fd)
 
 
-def test_fuse_alone_cannot_answer(tools: Tools, sim_maps: str) -> None:
+def test_fuse_alone_cannot_answer(procmap: Tools, sim_maps: str) -> None:
     """Why the library exists: without it the ioctl never reaches the daemon."""
-    assert tools.run("query", sim_maps, f"{ANON:#x}", preload=False) == [f"{ANON:#x}: ENOTTY"]
+    assert procmap.run("query", sim_maps, f"{ANON:#x}", preload=False) == [f"{ANON:#x}: ENOTTY"]
 
 
-def test_other_ioctls_pass_through(tools: Tools, real_maps: str) -> None:
-    assert tools.run("fionread") == ["fionread: OK pending=5"]
+def test_other_ioctls_pass_through(procmap: Tools, real_maps: str) -> None:
+    assert procmap.run("fionread") == ["fionread: OK pending=5"]
     queries = [f"{FILE:#x}", f"{ANON:#x}/covering_or_next,executable", f"{END:#x}"]
-    assert tools.run("query", real_maps, *queries) == tools.run("query", real_maps, *queries, preload=False)
+    assert procmap.run("query", real_maps, *queries) == procmap.run("query", real_maps, *queries, preload=False)
