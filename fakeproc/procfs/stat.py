@@ -1,0 +1,170 @@
+"""/proc/<pid>/stat, statm and environ, rendered from the simulated address space.
+
+Field by field they follow the kernel's ``do_task_stat`` and ``proc_pid_statm``
+(fs/proc/array.c) and proc(5).  What the simulation does not model (times,
+faults, signals, scheduling) is what an idle, never-scheduled task shows.
+The ELF loader's ``mm->start_code`` and friends are derived from the layout:
+the binary's text is the lowest executable file-backed VMA.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from dataclasses import dataclass
+
+from ..mm.mm import MemoryManager
+from ..mm.vma import PAGE_SHIFT, VmFlags
+from ..process import Process
+from .maps import encode
+
+#: ``PF_KTHREAD``: procps and psutil tell kernel threads from processes by this bit.
+PF_KTHREAD = 0x00200000
+#: ``PF_RANDOMIZE``: set on every ordinary process of a system with ASLR.
+PF_RANDOMIZE = 0x00400000
+#: ``RLIM_INFINITY`` as the unsigned long the kernel prints for rsslim.
+RLIM_INFINITY = (1 << 64) - 1
+SIGCHLD = 17
+#: Priority the kernel reports for SCHED_OTHER at nice 0 (``task_prio``).
+DEFAULT_PRIORITY = 20
+_ALL_ADDRESSES = (0, 1 << 64)
+
+
+@dataclass(frozen=True)
+class VmCounters:
+    """The mm's page counters the kernel keeps at mmap time, recomputed from the VMAs.
+
+    ``total``, ``data``, ``stack`` and ``exec`` are ``total_vm``, ``data_vm``,
+    ``stack_vm`` and ``exec_vm`` in pages (``vm_stat_account``); ``resident``
+    and ``shared`` are the rss counters, shared being the file and shmem pages.
+    """
+
+    total: int = 0
+    data: int = 0
+    stack: int = 0
+    exec: int = 0
+    resident: int = 0
+    shared: int = 0
+
+    @classmethod
+    def of(cls, mm: MemoryManager) -> VmCounters:
+        """Counters of ``mm`` outside any transaction.  O(n log n) for n VMAs."""
+        total = data = stack = executable = shared = 0
+        for start, end, vma in mm.tree:
+            pages = (end - start) >> PAGE_SHIFT
+            total += pages
+            flags = vma.flags
+            # The kernel's is_stack_mapping / is_exec_mapping / is_data_mapping, in that order.
+            if flags & VmFlags.GROWSDOWN or vma.name == "[stack]":
+                stack += pages
+            elif flags & (VmFlags.EXEC | VmFlags.WRITE) == VmFlags.EXEC:
+                executable += pages
+            elif flags & (VmFlags.WRITE | VmFlags.SHARED) == VmFlags.WRITE:
+                data += pages
+            if vma.file is not None:
+                shared += mm.resident_pages(start, end)
+        return cls(total, data, stack, executable, mm.resident_pages(*_ALL_ADDRESSES), shared)
+
+
+@dataclass(frozen=True)
+class ImageLayout:
+    """Where the loader put the binary and the heap: ``mm->start_code`` .. ``start_brk``."""
+
+    start_code: int = 0
+    end_code: int = 0
+    start_data: int = 0
+    end_data: int = 0
+    start_brk: int = 0
+
+    @classmethod
+    def of(cls, mm: MemoryManager) -> ImageLayout:
+        """Text is the lowest executable file-backed VMA; data the first writable VMA of that file after it.  O(n)."""
+        vmas = mm.vmas()
+        text = next((vma for vma in vmas if vma.flags & VmFlags.EXEC and vma.file is not None), None)
+        heap = next((vma for vma in vmas if vma.name == "[heap]"), None)
+        start_brk = heap.start if heap is not None else 0
+        if text is None:
+            return cls(start_brk=start_brk)
+        data = next(
+            (vma for vma in vmas if vma.start >= text.end and vma.file == text.file and vma.flags & VmFlags.WRITE),
+            None,
+        )
+        start_data, end_data = (data.start, data.end) if data is not None else (0, 0)
+        return cls(text.start, text.end, start_data, end_data, start_brk)
+
+
+def render_stat(process: Process, starttime: int = 0) -> bytes:
+    """The 52 fields of ``/proc/<pid>/stat``; ``starttime`` is in clock ticks after boot.
+
+    O(n log n) for n VMAs (the counters walk the address space once).
+    """
+    if process.has_mm:
+        counters, image = VmCounters.of(process.mm), ImageLayout.of(process.mm)
+        flags = PF_RANDOMIZE
+    else:
+        counters, image = VmCounters(), ImageLayout()
+        flags = PF_KTHREAD
+    pid = process.pid
+    fields = [
+        "S",  # a simulated process sleeps between the calls made on it
+        process.ppid,
+        pid,  # pgrp
+        pid,  # session
+        0,  # tty_nr: no controlling terminal
+        -1,  # tpgid: no terminal, no foreground group
+        flags,
+        0, 0, 0, 0,  # minflt cminflt majflt cmajflt
+        0, 0, 0, 0,  # utime stime cutime cstime
+        DEFAULT_PRIORITY,
+        0,  # nice
+        process.threads,
+        0,  # itrealvalue
+        starttime,
+        counters.total << PAGE_SHIFT,  # vsize in bytes
+        counters.resident,  # rss in pages
+        RLIM_INFINITY,
+        image.start_code,
+        image.end_code,
+        0,  # startstack: the simulation keeps no argv on a stack
+        0, 0,  # kstkesp kstkeip: the kernel shows 0 for a task that is not dumping core
+        0, 0, 0, 0,  # signal blocked sigignore sigcatch
+        0,  # wchan: the kernel no longer reveals it
+        0, 0,  # nswap cnswap
+        SIGCHLD,  # exit_signal
+        0, 0, 0,  # processor rt_priority policy (SCHED_OTHER)
+        0, 0, 0,  # delayacct_blkio_ticks guest_time cguest_time
+        image.start_data,
+        image.end_data,
+        image.start_brk,
+        0, 0, 0, 0,  # arg_start arg_end env_start env_end
+        0,  # exit_code
+    ]
+    # comm goes out unescaped, as in the kernel: readers split at the last ')'.
+    return encode(f"{pid} ({process.comm}) " + " ".join(str(field) for field in fields) + "\n")
+
+
+def render_statm(process: Process) -> bytes:
+    """``size resident shared text lib data dt`` in pages (lib and dt are always 0).  O(n log n)."""
+    if not process.has_mm:
+        return b"0 0 0 0 0 0 0\n"
+    counters, image = VmCounters.of(process.mm), ImageLayout.of(process.mm)
+    text = (image.end_code - image.start_code) >> PAGE_SHIFT
+    return (
+        f"{counters.total} {counters.resident} {counters.shared} {text} 0 {counters.data + counters.stack} 0\n"
+    ).encode()
+
+
+def render_environ(environment: Mapping[str, str] = MappingProxyType({})) -> bytes:
+    """``KEY=VALUE`` strings, each NUL-terminated, as they lie between env_start and env_end.  O(total size).
+
+    A simulated process has no memory holding an environment, so the daemon
+    keeps one beside it and passes it here; the default is an empty one.
+    Raises ValueError for a key that is empty or holds ``=`` or NUL, or a
+    value holding NUL: no real environment string can.
+    """
+    strings = []
+    for key, value in environment.items():
+        if not key or "=" in key or "\0" in key or "\0" in value:
+            raise ValueError(f"{key!r}={value!r} cannot be an environment string")
+        strings.append(encode(f"{key}={value}") + b"\0")
+    return b"".join(strings)
