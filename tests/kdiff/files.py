@@ -22,7 +22,6 @@ PAGE = 4096
 #: written with write(2), so every page is in the page cache before a fact runs.
 REGULAR: dict[str, int] = {
     "two-pages": 2 * PAGE,
-    "four-pages": 4 * PAGE,
     "page-and-half": PAGE + PAGE // 2,
     "sub/one-page": PAGE,
 }
