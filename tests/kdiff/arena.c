@@ -13,13 +13,24 @@
  * address is an offset relative to the arena start.  Numbers are 0x-hex or
  * decimal.  Blank lines and lines starting with '#' are ignored (no output).
  *
- *   mmap OFF LEN PROT FLAGS
+ *   mmap OFF LEN PROT FLAGS [fd=N OFFSET | PATH OFFSET]
  *       Always MAP_FIXED at arena+OFF, or MAP_FIXED_NOREPLACE if FLAGS holds
  *       fixed_noreplace.  FLAGS: private,shared,anonymous,fixed,
- *       fixed_noreplace,populate,growsdown,noreserve.  fd is -1, offset 0.
- *       Nothing else is added: without "anonymous" the kernel answers EBADF,
- *       with neither private nor shared EINVAL, with both it is
- *       MAP_SHARED_VALIDATE.
+ *       fixed_noreplace,populate,growsdown,noreserve.  Without the last two
+ *       words fd is -1 and the offset 0.  Nothing else is added: without
+ *       "anonymous" the kernel answers EBADF, with neither private nor
+ *       shared EINVAL, with both it is MAP_SHARED_VALIDATE.
+ *       fd=N maps descriptor N (see open) at file offset OFFSET.
+ *       PATH is opened for this mmap only and closed right after it, so the
+ *       mapping never merges with another mapping of the same file: opened
+ *       O_RDWR if the mapping is shared (MAP_SHARED or SHARED_VALIDATE) and
+ *       PROT has w, else O_RDONLY - what a program asking for that mapping
+ *       would do; a failed open prints open's error.
+ *   open PATH [r|w|rw]
+ *       open(2) with O_RDONLY (the default), O_WRONLY or O_RDWR; prints the
+ *       descriptor number.  The helper holds only 0-2, so the first open
+ *       gets 3.
+ *   close N
  *   munmap OFF LEN
  *   mprotect OFF LEN PROT
  *   mremap OFF OLDLEN NEWLEN [FLAGS [NEWOFF]]
@@ -31,8 +42,31 @@
  *       memory gets a page and an anon_vma); else if it is readable, read
  *       one byte (for never-written private anonymous memory this maps the
  *       shared zero page and does NOT attach an anon_vma); else (PROT_NONE,
- *       --x, or a hole) the page is skipped.  The result is always "0"; it is
- *       not a kernel answer.
+ *       --x, or a hole) the page is skipped.  The result is "0", or
+ *       "error: EFAULT" when a page of a file mapping lies wholly past the
+ *       file's end (the access raised SIGBUS); the touch stops there and the
+ *       pages before it stay touched.  Holes are not errors: apart from
+ *       SIGBUS the result is the helper's, not a kernel answer.
+ *   vmflags OFF
+ *       Prints the VmFlags of the VMA holding arena+OFF, as
+ *       /proc/self/smaps shows them ("rd wr mr mw me ac"); "error: ENOENT"
+ *       when no VMA holds it.
+ *   rss OFF
+ *       Prints the smaps Rss of the VMA holding arena+OFF, in kB, without
+ *       the unit; "error: ENOENT" when no VMA holds it.
+ *   mmapnohint LEN PROT FLAGS
+ *       mmap with a NULL address (FLAGS without fixed or fixed_noreplace):
+ *       the kernel places it, outside the arena.  Prints
+ *       "aligned2m=0|1 first" for the first such mapping, then
+ *       "aligned2m=0|1 gap=0x%lx", the distance from its end up to the start
+ *       of the previous mmapnohint mapping, or "aligned2m=0|1 above" when it
+ *       is not below that one.  aligned2m says whether the start is 2 MiB
+ *       aligned.  The mappings stay; they are not arena lines.
+ *   mmaplow ADDR LEN PROT FLAGS
+ *       mmap at the ABSOLUTE address ADDR with FLAGS as given (nothing
+ *       added), for the mmap_min_addr edge; [ADDR, ADDR+LEN) must lie in the
+ *       first MiB, where nothing of the process is.  Prints the absolute
+ *       address, or "outside 0x%lx" if the kernel put it elsewhere.
  *   count
  *       Prints the number of VMAs of the whole process (the kernel's
  *       map_count: the lines of /proc/self/maps without the gate VMA
@@ -42,7 +76,9 @@
  *
  * Output: one result line per operation:
  *   "0x%lx"          mmap/mremap: returned address relative to the arena
- *   "0"              munmap/mprotect/touch
+ *   "0"              munmap/mprotect/touch/close
+ *   "%d"             open: the descriptor
+ *   others           vmflags, rss, mmapnohint, mmaplow: as described above
  *   "error: ENAME"   the syscall failed; ENAME is the errno's symbolic name
  *   "outside 0x%lx"  mremap succeeded but the kernel put the mapping outside
  *                    the arena (MAYMOVE without FIXED); absolute address
@@ -63,7 +99,8 @@
  * the PIE image and mmap_base, so top-down placement never picks a hole of
  * the arena), then unmapped again.  Nothing of the process lies within
  * MARGIN of the arena.  The helper itself uses only static buffers and
- * raw read(2) for /proc/self/maps while running operations.
+ * raw read(2) for /proc/self/maps and /proc/self/smaps while running
+ * operations.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -114,14 +151,19 @@ static const char *errno_name(int e)
 	case EBUSY: return "EBUSY";
 	case EEXIST: return "EEXIST";
 	case ENODEV: return "ENODEV";
+	case ENOTDIR: return "ENOTDIR";
+	case EISDIR: return "EISDIR";
 	case EINVAL: return "EINVAL";
 	case ENFILE: return "ENFILE";
 	case EMFILE: return "EMFILE";
 	case ETXTBSY: return "ETXTBSY";
 	case EFBIG: return "EFBIG";
 	case ENOSPC: return "ENOSPC";
+	case EROFS: return "EROFS";
 	case ERANGE: return "ERANGE";
+	case ENAMETOOLONG: return "ENAMETOOLONG";
 	case ENOSYS: return "ENOSYS";
+	case ELOOP: return "ELOOP";
 	case EOVERFLOW: return "EOVERFLOW";
 	case EOPNOTSUPP: return "EOPNOTSUPP";
 	default:
@@ -250,9 +292,10 @@ static int in_arena(unsigned long off, unsigned long len)
 	return alen <= arena_size - off;
 }
 
-static int read_maps(void)
+/* Reads a whole /proc file of this process into maps_buf. */
+static int read_proc(const char *path)
 {
-	int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	ssize_t n;
 
 	maps_len = 0;
@@ -364,7 +407,7 @@ static void print_vma(unsigned long s, unsigned long e, const char *line,
 static void dump(void)
 {
 	printf("--\n");
-	if (!read_maps()) {
+	if (!read_proc("/proc/self/maps")) {
 		printf("! cannot read /proc/self/maps\n");
 		return;
 	}
@@ -395,23 +438,25 @@ static void collect_vma(unsigned long s, unsigned long e, const char *line,
 }
 
 static sigjmp_buf touch_jmp;
-static volatile sig_atomic_t touching;
+static volatile sig_atomic_t touching, touch_signal;
 static unsigned long touch_faults;
 
-static void on_segv(int sig)
+static void on_fault(int sig)
 {
-	if (touching)
+	if (touching) {
+		touch_signal = sig;
 		siglongjmp(touch_jmp, 1);
+	}
 	signal(sig, SIG_DFL);
 	raise(sig);
 }
 
-/* One access; returns 1 if it faulted (then nothing was done). */
+/* One access; returns 0, or the signal it raised (then nothing was done). */
 static int __attribute__((noinline)) access_page(volatile char *p, int write)
 {
 	if (sigsetjmp(touch_jmp, 1)) {
 		touching = 0;
-		return 1;
+		return touch_signal;
 	}
 	touching = 1;
 	if (write)
@@ -422,28 +467,92 @@ static int __attribute__((noinline)) access_page(volatile char *p, int write)
 	return 0;
 }
 
-static void do_touch(unsigned long off, unsigned long len)
+/*
+ * Returns 0, or -1 with errno EFAULT at the first page that raised SIGBUS
+ * (a file page past EOF): the kernel's answer, as a program would meet it,
+ * so the pages before it stay touched and it is not counted as a fault.
+ * SIGSEGV means the maps snapshot was wrong; it is counted and skipped.
+ */
+static int do_touch(unsigned long off, unsigned long len)
 {
 	unsigned long a, start, end;
 	int i = 0;
 
 	if (!len)
-		return;
+		return 0;
 	start = (arena + off) & ~(page_size - 1);
 	end = (arena + off + len + page_size - 1) & ~(page_size - 1);
 	ntvmas = 0;
-	if (!read_maps())
-		return;
+	if (!read_proc("/proc/self/maps"))
+		return 0;
 	for_each_vma(collect_vma, NULL);
 	for (a = start; a < end; a += page_size) {
+		int sig;
+
 		while (i < ntvmas && tvmas[i].e <= a)
 			i++;
 		if (i >= ntvmas || tvmas[i].s > a)
 			continue;		/* hole */
 		if (!tvmas[i].r && !tvmas[i].w)
 			continue;		/* ---, --x */
-		touch_faults += access_page((volatile char *)a, tvmas[i].w);
+		sig = access_page((volatile char *)a, tvmas[i].w);
+		if (sig == SIGBUS) {
+			errno = EFAULT;
+			return -1;
+		}
+		if (sig)
+			touch_faults++;
 	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- smaps */
+
+/*
+ * Copies the value of smaps field FIELD ("Rss", "VmFlags") of the VMA
+ * holding arena+off into out, without leading and trailing blanks.
+ * Returns 0, or -1 with errno ENOENT when no VMA holds that address.
+ */
+static int smaps_field(unsigned long off, const char *field, char *out,
+		       size_t outlen)
+{
+	unsigned long addr = arena + off;
+	size_t flen = strlen(field);
+	const char *p = maps_buf, *end;
+	int holds = 0;
+
+	if (!read_proc("/proc/self/smaps")) {
+		errno = EIO;
+		return -1;
+	}
+	end = maps_buf + maps_len;
+	while (p < end) {
+		const char *nl = memchr(p, '\n', end - p);
+		size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		unsigned long s;
+		char *q;
+
+		s = strtoul(p, &q, 16);
+		if (q != p && *q == '-') {	/* a VMA's header line */
+			holds = s <= addr && addr < strtoul(q + 1, NULL, 16);
+		} else if (holds && len > flen && !memcmp(p, field, flen) &&
+			   p[flen] == ':') {
+			const char *v = p + flen + 1, *ve = p + len;
+
+			while (v < ve && *v == ' ')
+				v++;
+			while (ve > v && ve[-1] == ' ')
+				ve--;
+			if ((size_t)(ve - v) >= outlen)
+				ve = v + outlen - 1;
+			memcpy(out, v, ve - v);
+			out[ve - v] = 0;
+			return 0;
+		}
+		p += len + 1;
+	}
+	errno = ENOENT;
+	return -1;
 }
 
 /* ---------------------------------------------------------------- count */
@@ -464,7 +573,7 @@ static void count_vma(unsigned long s, unsigned long e, const char *line,
 static unsigned long count_vmas(void)
 {
 	nvmas = 0;
-	if (read_maps())
+	if (read_proc("/proc/self/maps"))
 		for_each_vma(count_vma, NULL);
 	return nvmas;
 }
@@ -494,6 +603,65 @@ static void report_int(int r)
 #define SYNTAX() do { printf("refused: syntax\n"); return; } while (0)
 #define OUTSIDE() do { printf("refused: out-of-arena\n"); return; } while (0)
 
+/* "fd=N": 1 with *fd set; not of that form: 0; malformed: -1 */
+static int parse_fd_word(const char *s, int *fd)
+{
+	unsigned long n;
+
+	if (strncmp(s, "fd=", 3))
+		return 0;
+	if (!parse_num(s + 3, &n) || n > INT_MAX)
+		return -1;
+	*fd = (int)n;
+	return 1;
+}
+
+/*
+ * The file of a mapping given by PATH is opened the way a program would
+ * open it for that mapping: read-write for a shared writable one, else
+ * read-only; it is closed right after the mmap.
+ */
+static void *mmap_path(void *addr, unsigned long len, int prot, int flags,
+		       const char *path, unsigned long offset)
+{
+	int writable = (flags & MAP_SHARED) && (prot & PROT_WRITE);
+	int fd = open(path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+	int saved;
+	void *r;
+
+	if (fd < 0)
+		return MAP_FAILED;
+	r = mmap(addr, len, prot, flags, fd, offset);
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return r;
+}
+
+#define LOW_WINDOW 0x100000UL	/* mmaplow: [0, 1 MiB) holds nothing */
+#define HUGE_2M 0x200000UL
+
+static unsigned long last_nohint;	/* start of the last mmapnohint */
+
+static void report_nohint(void *r, unsigned long len)
+{
+	unsigned long a = (unsigned long)r;
+	unsigned long end = a + ((len + page_size - 1) & ~(page_size - 1));
+	int aligned = !(a & (HUGE_2M - 1));
+
+	if (r == MAP_FAILED) {
+		printf("error: %s\n", errno_name(errno));
+		return;
+	}
+	if (!last_nohint)
+		printf("aligned2m=%d first\n", aligned);
+	else if (end <= last_nohint)
+		printf("aligned2m=%d gap=0x%lx\n", aligned, last_nohint - end);
+	else
+		printf("aligned2m=%d above\n", aligned);
+	last_nohint = a;
+}
+
 static void run_line(char *line)
 {
 	char *tok[8], *save = NULL, *w;
@@ -511,15 +679,85 @@ static void run_line(char *line)
 		return;
 
 	if (!strcmp(tok[0], "mmap")) {
-		if (nt != 5 || !parse_num(tok[1], &off) ||
+		int fd = -1, by_fd = 0;
+		unsigned long foff = 0;
+		void *addr;
+
+		if ((nt != 5 && nt != 7) || !parse_num(tok[1], &off) ||
 		    !parse_num(tok[2], &len) || !parse_prot(tok[3], &prot) ||
 		    !parse_flags(tok[4], mmap_words, &flags))
+			SYNTAX();
+		if (nt == 7 && ((by_fd = parse_fd_word(tok[5], &fd)) < 0 ||
+				!parse_num(tok[6], &foff)))
 			SYNTAX();
 		if (!in_arena(off, len))
 			OUTSIDE();
 		if (!(flags & MAP_FIXED_NOREPLACE))
 			flags |= MAP_FIXED;
-		report_addr(mmap((void *)(arena + off), len, prot, flags, -1, 0));
+		addr = (void *)(arena + off);
+		if (nt == 7 && !by_fd)
+			report_addr(mmap_path(addr, len, prot, flags, tok[5], foff));
+		else
+			report_addr(mmap(addr, len, prot, flags, fd, foff));
+	} else if (!strcmp(tok[0], "open")) {
+		int mode = O_RDONLY;
+		int fd;
+
+		if (nt < 2 || nt > 3)
+			SYNTAX();
+		if (nt == 3 && !strcmp(tok[2], "w"))
+			mode = O_WRONLY;
+		else if (nt == 3 && !strcmp(tok[2], "rw"))
+			mode = O_RDWR;
+		else if (nt == 3 && strcmp(tok[2], "r"))
+			SYNTAX();
+		fd = open(tok[1], mode);
+		if (fd < 0)
+			printf("error: %s\n", errno_name(errno));
+		else
+			printf("%d\n", fd);
+	} else if (!strcmp(tok[0], "close")) {
+		if (nt != 2 || !parse_num(tok[1], &off) || off > INT_MAX)
+			SYNTAX();
+		report_int(close((int)off));
+	} else if (!strcmp(tok[0], "vmflags") || !strcmp(tok[0], "rss")) {
+		char value[256];
+
+		if (nt != 2 || !parse_num(tok[1], &off))
+			SYNTAX();
+		if (!in_arena(off, 1))
+			OUTSIDE();
+		if (smaps_field(off, tok[0][0] == 'r' ? "Rss" : "VmFlags",
+				value, sizeof(value)))
+			printf("error: %s\n", errno_name(errno));
+		else if (tok[0][0] == 'r')
+			printf("%lu\n", strtoul(value, NULL, 10));
+		else
+			printf("%s\n", value);
+	} else if (!strcmp(tok[0], "mmapnohint")) {
+		if (nt != 4 || !parse_num(tok[1], &len) ||
+		    !parse_prot(tok[2], &prot) ||
+		    !parse_flags(tok[3], mmap_words, &flags) ||
+		    (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)))
+			SYNTAX();
+		report_nohint(mmap(NULL, len, prot, flags, -1, 0), len);
+	} else if (!strcmp(tok[0], "mmaplow")) {
+		void *r;
+
+		if (nt != 5 || !parse_num(tok[1], &off) ||
+		    !parse_num(tok[2], &len) || !parse_prot(tok[3], &prot) ||
+		    !parse_flags(tok[4], mmap_words, &flags))
+			SYNTAX();
+		if (off > LOW_WINDOW || len > LOW_WINDOW ||
+		    ((len + page_size - 1) & ~(page_size - 1)) > LOW_WINDOW - off)
+			OUTSIDE();
+		r = mmap((void *)off, len, prot, flags, -1, 0);
+		if (r == MAP_FAILED)
+			printf("error: %s\n", errno_name(errno));
+		else if ((unsigned long)r < LOW_WINDOW)
+			printf("0x%lx\n", (unsigned long)r);
+		else
+			printf("outside 0x%lx\n", (unsigned long)r);
 	} else if (!strcmp(tok[0], "munmap")) {
 		if (nt != 3 || !parse_num(tok[1], &off) ||
 		    !parse_num(tok[2], &len))
@@ -557,8 +795,7 @@ static void run_line(char *line)
 			SYNTAX();
 		if (!in_arena(off, len))
 			OUTSIDE();
-		do_touch(off, len);
-		printf("0\n");
+		report_int(do_touch(off, len));
 	} else if (!strcmp(tok[0], "count")) {
 		if (nt != 1)
 			SYNTAX();
@@ -638,7 +875,7 @@ int main(int argc, char **argv)
 	}
 
 	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_segv;
+	sa.sa_handler = on_fault;
 	sigemptyset(&sa.sa_mask);
 	sa.sa_flags = SA_NODEFER;
 	sigaction(SIGSEGV, &sa, NULL);

@@ -1,15 +1,17 @@
-"""Replay kernel_facts.FACTS against the running kernel.
+"""Replay kernel_facts.FACTS and FILE_FACTS against the running kernel.
 
 This checks the oracle, not fakeproc: if it fails, KERNEL_FACTS.md no longer
 describes the machine's kernel (other version, overcommit mode 2, ...), and
 the model's expectations must be re-derived.  The facts were recorded on
 Linux 6.18; older kernels differ (for example older kernels refuse the
 multi-VMA mremap move of facts 4.10/4.11 with EFAULT), so the test is skipped
-there.
+there.  The file facts map files that ``files.make_files`` creates afresh in
+the session's temporary directory.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -17,8 +19,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+import files  # noqa: E402
 import kernel  # noqa: E402
-from kernel_facts import FACTS, Fact  # noqa: E402
+from kernel_facts import FACTS, FILE_FACTS, HOST_SETTINGS, Fact  # noqa: E402
 
 
 pytestmark = kernel.reference_marks()
@@ -35,9 +38,33 @@ def _same_result(expected: str, got: str) -> bool:
     return expected == got
 
 
+@pytest.fixture(scope="session")
+def files_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return files.make_files(tmp_path_factory.mktemp("mapped-files"))
+
+
+def _assert_results(fact: Fact, ops: list[str], results: list[str]) -> None:
+    for (_, expected), op, got in zip(fact.steps, ops, results):
+        assert _same_result(expected, got), f"{fact.id}: {op!r} gave {got!r}, recorded {expected!r}"
+
+
 @pytest.mark.parametrize("fact", FACTS, ids=[fact.id for fact in FACTS])
 def test_fact_holds(fact: Fact, helper: str) -> None:
     results, lines = kernel.run_kernel(fact.ops, helper=helper)
-    for (op, expected), got in zip(fact.steps, results):
-        assert _same_result(expected, got), f"{fact.id}: {op!r} gave {got!r}, recorded {expected!r}"
+    _assert_results(fact, fact.ops, results)
     assert kernel.normalize_shmem_inodes(lines) == list(fact.lines), fact.title
+
+
+@pytest.mark.parametrize("fact", FILE_FACTS, ids=[fact.id for fact in FILE_FACTS])
+def test_file_fact_holds(fact: Fact, helper: str, files_dir: Path) -> None:
+    if any(" /bin/bash " in op for op in fact.ops) and os.path.realpath("/bin/bash") != "/usr/bin/bash":
+        pytest.skip("/bin/bash is not /usr/bin/bash on this host")
+    ops = [files.expand(op, files_dir) for op in fact.ops]
+    results, lines = kernel.run_kernel(ops, helper=helper)
+    _assert_results(fact, ops, results)
+    assert kernel.normalize_shmem_inodes(lines) == files.render_lines(fact.lines, files_dir), fact.title
+
+
+@pytest.mark.parametrize("path", list(HOST_SETTINGS))
+def test_host_setting_as_recorded(path: str) -> None:
+    assert Path(path).read_text().strip() == HOST_SETTINGS[path], f"KERNEL_FACTS.md was recorded with {path} = {HOST_SETTINGS[path]!r}"
