@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from fakeproc import execview
-from mountutil import REPO, Mount
+from fakeproc.lab.daemon import Mount
+from mountutil import REPO
 from procmap_tools import TIMEOUT, Tools, procmap  # noqa: F401  (procmap is a fixture)
 
 pytestmark = pytest.mark.fuse

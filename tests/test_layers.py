@@ -35,6 +35,7 @@ LAYERS: dict[str, int] = {
     "fakeproc.cli": 6,
     "fakeproc.client": 6,
     "fakeproc.mounts": 6,
+    "fakeproc.execview": 6,
     "fakeproc.lab": 7,
     "fakeproc.bench": 7,
 }

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from mountutil import Mount
+from fakeproc.lab.daemon import Mount
 from procmap_tools import TIMEOUT, Tools, procmap  # noqa: F401  (procmap is a fixture)
 
 pytestmark = pytest.mark.fuse
