@@ -14,7 +14,7 @@ from conftest import fuse_available
 
 REPO = Path(__file__).resolve().parent.parent
 
-pytestmark = pytest.mark.fuse
+pytestmark = [pytest.mark.fuse, pytest.mark.slow]
 
 
 def _run(argv: list[str], tmp_path: Path) -> dict:  # type: ignore[type-arg]

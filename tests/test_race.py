@@ -10,7 +10,7 @@ import pytest
 
 from mountutil import REPO, Mount, mounted
 
-pytestmark = pytest.mark.fuse
+pytestmark = [pytest.mark.fuse, pytest.mark.slow]
 
 RACE = REPO / "scripts" / "race.sh"
 
