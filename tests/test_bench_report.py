@@ -85,7 +85,7 @@ def test_the_targets_table_and_the_missed_lines_agree_with_the_json() -> None:
         "model_ops_per_s", "bytes_per_vma",
     ]
     assert "measured 35.0×, 32 over the limit of 3, 12 times it" in text
-    assert "measured 10,000, 90,000 short of the limit of 100000, which is 10 times the figure" in text
+    assert "measured 10,000, 90,000 short of the limit of 100,000, which is 10 times the figure" in text
     assert "targets table" in missed[0]
     table_rows = [line for line in text.splitlines() if line.startswith("| ") and "Measured by" not in line
                   and any(t.what in line for t in TARGETS)]
@@ -99,6 +99,7 @@ def test_the_prose_quotes_the_tables() -> None:
     assert "| 65,524 | 3,211,784 | 590 ms | 16.8 ms | 92.5 ms | 246 ms | 35.0 | 6.4 |" in text
     assert "the mount takes 590 ms" in text
     assert "**401 bytes per VMA**" in text
+    assert text.count("| mode | N | runs |") == 1 and text.count("| lines | bytes |") == 1
     assert " us " not in text and " us)" not in text
 
 

@@ -87,11 +87,12 @@ def limit_of(result: Summary) -> tuple[str, float]:
 
 
 def amount(value: float) -> str:
-    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+    """Two significant figures, as precise as the figures the lines quote."""
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.2g}"
 
 
 def factor(value: float) -> str:
-    return f"{value:.0f}" if value >= 10 else f"{value:.2f}"
+    return f"{value:.0f}" if value >= 10 else f"{value:.1f}" if value >= 2 else f"{value:.2f}"
 
 
 def gap(result: Summary) -> str:
@@ -99,8 +100,9 @@ def gap(result: Summary) -> str:
     operator, limit = limit_of(result)
     value = result["value"]
     if operator == "<=":
-        return f"{amount(value - limit)} over the limit of {limit:g}, {factor(value / limit)} times it"
-    return f"{amount(limit - value)} short of the limit of {limit:g}, which is {factor(limit / value)} times the figure"
+        return f"{amount(value - limit)} over the limit of {amount(limit)}, {factor(value / limit)} times it"
+    return (f"{amount(limit - value)} short of the limit of {amount(limit)}, "
+            f"which is {factor(limit / value)} times the figure")
 
 
 def verdict(result: Summary) -> str:
