@@ -112,3 +112,11 @@ def test_bench_report_writes_the_document(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert out.read_text() == render(latency_summary(), read_summary(), TEMPLATE.read_text())
     assert png.read_bytes().startswith(b"\x89PNG")
+
+
+def test_the_committed_page_is_the_committed_runs() -> None:
+    """docs/benchmarks.md is regenerated whenever the template or the runs change (scripts/bench-report)."""
+    docs = REPO / "docs"
+    runs = [json.loads((docs / name).read_text()) for name in ("benchmarks-latency.json", "benchmarks-read.json")]
+    assert (docs / "benchmarks.md").read_text() == render(*runs, TEMPLATE.read_text()), (
+        "docs/benchmarks.md is stale: scripts/bench-report docs/benchmarks-latency.json docs/benchmarks-read.json")
