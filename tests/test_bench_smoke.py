@@ -12,7 +12,7 @@ import pytest
 
 from mountutil import REPO, require_fuse
 
-pytestmark = pytest.mark.fuse
+pytestmark = [pytest.mark.fuse, pytest.mark.slow]
 
 
 def _run(argv: list[str], tmp_path: Path) -> dict:  # type: ignore[type-arg]

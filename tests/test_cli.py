@@ -37,6 +37,7 @@ def test_every_subcommand_has_help(command: str) -> None:
     assert result.returncode == 0 and "usage:" in result.stdout
 
 
+@pytest.mark.slow
 def test_cli_round_trip(demo_mount: Mount) -> None:
     spawned = fakeproc(demo_mount, "spawn", "clitest")
     assert spawned.returncode == 0, spawned.stderr

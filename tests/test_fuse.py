@@ -199,6 +199,7 @@ def _clone_and_compare(mount: Mount, pid: int) -> bool:
         mount.ctl(None, f"kill {clone}")
 
 
+@pytest.mark.slow
 def test_clone_every_real_process(demo_mount: Mount) -> None:
     compared = 0
     for name in os.listdir("/proc"):

@@ -11,7 +11,7 @@ import pytest
 
 from fakeproc.lab.daemon import Mount
 
-pytestmark = pytest.mark.fuse
+pytestmark = [pytest.mark.fuse, pytest.mark.slow]
 
 READ_SECONDS = 3.0
 

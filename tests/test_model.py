@@ -31,6 +31,7 @@ import errno
 import os
 from dataclasses import dataclass
 
+import pytest
 import trio
 from hypothesis import HealthCheck, event, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
@@ -623,7 +624,7 @@ ModelMachine.TestCase.settings = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
-TestModel = ModelMachine.TestCase
+TestModel = pytest.mark.slow(ModelMachine.TestCase)
 
 
 # --- the exception to "no mergeable neighbours", shown on its own ---------------------

@@ -11,6 +11,8 @@ from fakeproc.process import ProcessTable
 from fakeproc.workloads import parse_workload
 from fakeproc.workloads.scenarios import SCENARIOS
 
+pytestmark = pytest.mark.slow
+
 SEEDS = range(50)
 SCENARIO_SPECS = [f"scenario:{number}" for number in SCENARIOS]
 TOGGLER_SPECS = ["toggler:split", "toggler:resize", "toggler:remap"]

@@ -11,7 +11,7 @@ import pytest
 from fakeproc.lab.daemon import Mount, mounted
 from mountutil import REPO
 
-pytestmark = pytest.mark.fuse
+pytestmark = [pytest.mark.fuse, pytest.mark.slow]
 
 RACE = REPO / "scripts" / "race.sh"
 

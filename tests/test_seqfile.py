@@ -161,6 +161,7 @@ sizes_strategy = st.lists(
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
+@pytest.mark.slow
 @FAST
 @given(records=records_strategy, sizes=sizes_strategy)
 async def test_sequential_reads_concatenate_to_the_content(records: list[bytes], sizes: list[int]) -> None:
@@ -230,6 +231,7 @@ async def test_pread_at_any_offset_continues_correctly(records: list[bytes], dat
         assert bytes(got) == content[offset : offset + size]
 
 
+@pytest.mark.slow
 @FAST
 @given(records=records_strategy, sizes=sizes_strategy, skip=st.integers(min_value=0, max_value=5))
 async def test_offset_zero_starts_over(records: list[bytes], sizes: list[int], skip: int) -> None:
@@ -347,6 +349,7 @@ async def test_maps_sequential_reads_give_every_line_once(processes, layout: str
     assert all(v.readers == 0 for v in process.mm.vmas())
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(layout=st.sampled_from(["many", "demo"]), mode=st.sampled_from(MODES), data=st.data())
 async def test_maps_pread_at_any_offset(processes, layout: str, mode: LockMode, data: st.DataObject) -> None:  # type: ignore[no-untyped-def]

@@ -214,8 +214,9 @@ def plot(plt, summary: dict[str, object], png: Path, modes: list[str], counts: l
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     panels = ((axes[0], "opmax_us", "opmax: longest mmap/munmap", "ms", 1e-3),
-              (axes[1], "mean_us", "mean mmap/munmap latency", "us", 1.0))
+              (axes[1], "mean_us", "mean mmap/munmap latency", "µs", 1.0))
     for ax, key, title, unit, scale in panels:
+        lowest, highest = float("inf"), 0.0
         for offset, mode in enumerate(modes):
             rows = [e for e in summary["table"] if e["mode"] == mode]  # type: ignore[attr-defined]
             xs = [e["scanners"] + (offset - 0.5) * 0.12 for e in rows]
@@ -223,13 +224,18 @@ def plot(plt, summary: dict[str, object], png: Path, modes: list[str], counts: l
             low = [(e[key]["median"] - e[key]["min"]) * scale for e in rows]
             high = [(e[key]["max"] - e[key]["median"]) * scale for e in rows]
             ax.errorbar(xs, med, yerr=[low, high], marker="o", capsize=3, label=f"{mode} lock")
+            lowest = min([lowest] + [e[key]["min"] * scale for e in rows])
+            highest = max([highest] + [e[key]["max"] * scale for e in rows])
         ax.set_yscale("log")
-        ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        # Ticks at 1-1.5-2-3-5-7 of each decade, all labelled: a range of less than one decade
+        # (opmax spans about 1-15 ms) still gets several readable ticks, including below 5.
+        ax.set_ylim(lowest / 1.25, highest * 1.25)
+        ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 1.5, 2.0, 3.0, 5.0, 7.0)))
         ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _pos: f"{value:g}"))
         ax.yaxis.set_minor_formatter(NullFormatter())
         ax.set_xticks(counts)
         ax.set_xlabel("scanners (nice 15 cat loops)")
-        ax.set_ylabel(f"{unit}: median, bars min-max of runs")
+        ax.set_ylabel(f"{unit}, log scale\n(median; bars: min to max of runs)", fontsize=9)
         ax.set_title(title, fontsize=10)
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)

@@ -376,6 +376,7 @@ SETUP = st.lists(st.one_of(_mmap(valid=True), _mmap(valid=True), _touch()), min_
 SEQUENCES = st.builds(lambda base, setup, rest: base + setup + rest, BASE, SETUP, st.lists(OPERATIONS, max_size=10))
 
 
+@pytest.mark.slow
 @needs_kernel
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(sequence=SEQUENCES)
@@ -478,6 +479,7 @@ NEAR_OPERATIONS = st.one_of(
 )
 
 
+@pytest.mark.slow
 @needs_kernel
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(sequence=neighbourhoods())
@@ -590,6 +592,7 @@ async def simulate_map_count(walk: MapCountWalk, bulk: int, own_vmas: int) -> tu
     return results, sim.lines(EDGE)
 
 
+@pytest.mark.slow
 @needs_kernel
 def test_map_count_edges(helper: str) -> None:
     own_vmas = int(kernel.run_kernel(["count"], helper=helper)[0][0])
