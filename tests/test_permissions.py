@@ -46,7 +46,7 @@ def probe(proc: Path | str, other: int | str, own: int | str, root_file: str, ui
 
 
 @pytest.fixture(scope="module")
-def shared_mount() -> Iterator[Mount]:
+def open_mount() -> Iterator[Mount]:
     """A demo mount others may enter, under a directory they may cross (pytest's tmp dirs are 0700)."""
     require_fuse()
     base = Path(tempfile.mkdtemp(prefix="fakeproc-perm-"))
@@ -82,36 +82,36 @@ def real_sleeper() -> Iterator[Callable[[int, int], int]]:
 @pytest.mark.fuse
 @pytest.mark.parametrize("uid, gid", [(0, 0), (NOBODY, NOBODY), (NOBODY, NOBODY - 1)],
                          ids=["root", "nobody", "nobody-other-gid"])
-def test_every_refusal_is_the_real_procs(shared_mount: Mount, real_sleeper: Callable[[int, int], int],
+def test_every_refusal_is_the_real_procs(open_mount: Mount, real_sleeper: Callable[[int, int], int],
                                          uid: int, gid: int) -> None:
     real_root, real_own = real_sleeper(0, 0), real_sleeper(NOBODY, NOBODY)
     expected = probe("/proc", real_root, real_own, "meminfo", uid, gid)
-    clone = shared_mount.ctl(None, f"clone {real_own}")[0]
+    clone = open_mount.ctl(None, f"clone {real_own}")[0]
     try:
-        seen = probe(shared_mount.path, 1000, clone, "ctl", uid, gid)
+        seen = probe(open_mount.path, 1000, clone, "ctl", uid, gid)
     finally:
-        shared_mount.ctl(None, f"kill {clone}")
+        open_mount.ctl(None, f"kill {clone}")
     differences = {operation: (seen.get(operation), answer) for operation, answer in expected.items()
                    if seen.get(operation) != answer}
     assert not differences, f"operation: (fakeproc, /proc): {differences}"
 
 
 @pytest.mark.fuse
-def test_a_clone_belongs_to_the_real_processs_owner(shared_mount: Mount, real_sleeper: Callable[[int, int], int]) -> None:
-    clone = shared_mount.ctl(None, f"clone {real_sleeper(NOBODY, NOBODY - 1)}")[0]
+def test_a_clone_belongs_to_the_real_processs_owner(open_mount: Mount, real_sleeper: Callable[[int, int], int]) -> None:
+    clone = open_mount.ctl(None, f"clone {real_sleeper(NOBODY, NOBODY - 1)}")[0]
     try:
-        status = (shared_mount.path / clone / "status").read_text()
+        status = (open_mount.path / clone / "status").read_text()
         assert f"Uid:\t{NOBODY}\t{NOBODY}\t{NOBODY}\t{NOBODY}\n" in status
         assert f"Gid:\t{NOBODY - 1}\t{NOBODY - 1}\t{NOBODY - 1}\t{NOBODY - 1}\n" in status
-        ctl = os.stat(shared_mount.path / clone / "ctl")
+        ctl = os.stat(open_mount.path / clone / "ctl")
         assert (ctl.st_uid, ctl.st_gid) == (NOBODY, NOBODY - 1)
     finally:
-        shared_mount.ctl(None, f"kill {clone}")
+        open_mount.ctl(None, f"kill {clone}")
 
 
 @pytest.mark.fuse
-def test_only_the_owner_uses_a_ctl_and_test_w_tells_the_truth(shared_mount: Mount, real_sleeper: Callable[[int, int], int]) -> None:
-    clone = shared_mount.ctl(None, f"clone {real_sleeper(NOBODY, NOBODY)}")[0]
+def test_only_the_owner_uses_a_ctl_and_test_w_tells_the_truth(open_mount: Mount, real_sleeper: Callable[[int, int], int]) -> None:
+    clone = open_mount.ctl(None, f"clone {real_sleeper(NOBODY, NOBODY)}")[0]
     script = (
         "import os, sys\n"
         "for pid in sys.argv[2:]:\n"
@@ -128,10 +128,10 @@ def test_only_the_owner_uses_a_ctl_and_test_w_tells_the_truth(shared_mount: Moun
         "    print(pid, os.access(ctl, os.W_OK), truncated, written)\n"
     )
     try:
-        result = subprocess.run(as_user(NOBODY, NOBODY, SYSTEM_PYTHON, "-c", script, str(shared_mount.path), "1000", clone),
+        result = subprocess.run(as_user(NOBODY, NOBODY, SYSTEM_PYTHON, "-c", script, str(open_mount.path), "1000", clone),
                                 capture_output=True, text=True, timeout=60)
     finally:
-        shared_mount.ctl(None, f"kill {clone}")
+        open_mount.ctl(None, f"kill {clone}")
     assert result.stdout.splitlines() == [
         "1000 False Permission denied Permission denied",
         f"{clone} True ok True",
