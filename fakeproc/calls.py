@@ -31,7 +31,7 @@ from .mm.vma import MappedFile, VmFlags, prot_from_text, prot_to_text
 from .mm.walk import LockMode
 from .population import LAYOUTS, clone_real_process
 from .procfs.maps import format_maps_line
-from .process import Process, ProcessTable
+from .process import Credentials, Process, ProcessTable
 
 Target = TypeVar("Target", Process, ProcessTable)
 FlagType = TypeVar("FlagType", bound=enum.Flag)
@@ -150,6 +150,10 @@ class Call(ABC, Generic[Target]):
     async def apply(self, target: Target) -> str:
         """Run the call; the text of its result line (an address, a pid, ``0``...)."""
 
+    async def apply_as(self, target: Target, caller: Credentials | None) -> str:
+        """Run the call for ``caller`` (None: the daemon itself); only a call that creates a process asks who."""
+        return await self.apply(target)
+
 
 CallType = TypeVar("CallType", bound="type[Call[Any]]")
 
@@ -183,9 +187,9 @@ class Registry(Generic[Target]):
             raise invalid(f"unknown command {words[0][:40]!r}; commands: {', '.join(self._types)}")
         return call_type.parse(words)
 
-    async def run(self, target: Target, line: str) -> str:
-        """Parse ``line`` and apply it to ``target``; the result line's text."""
-        return await self.parse(line).apply(target)
+    async def run(self, target: Target, line: str, caller: Credentials | None = None) -> str:
+        """Parse ``line`` and apply it to ``target`` for ``caller``; the result line's text."""
+        return await self.parse(line).apply_as(target, caller)
 
 
 #: Commands of ``<mnt>/<pid>/ctl``, applied to that process.
@@ -428,7 +432,11 @@ class Spawn(Call[ProcessTable]):
         return f"spawn {self.comm} layout={self.layout}" + ("" if self.lock is None else f" lock={self.lock.value}")
 
     async def apply(self, table: ProcessTable) -> str:
-        process = table.spawn(self.comm, self.lock)
+        return await self.apply_as(table, None)
+
+    async def apply_as(self, table: ProcessTable, caller: Credentials | None) -> str:
+        owner = caller or Credentials.of_daemon()
+        process = table.spawn(self.comm, self.lock, uid=owner.uid, gid=owner.gid)
         LAYOUTS[self.layout](process)
         return str(process.pid)
 

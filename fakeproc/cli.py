@@ -16,7 +16,7 @@ import trio
 from .calls import PROCESS_CALLS, ROOT_CALLS, Call
 from .client import CtlRejected, ctl_path, round_trip
 from .mm.walk import LockMode
-from .mounts import clear_stale_mount
+from .mounts import clear_stale_mount, mount_type
 from .population import LAYOUTS, clone_real_process
 from .process import ProcessTable
 from .sched import Preempter, parse_policy
@@ -75,6 +75,11 @@ def run_mount(args: argparse.Namespace) -> int:
         print(f"{PROG}: cleared a stale mount at {mountpoint}", file=sys.stderr)
     if not os.path.isdir(mountpoint):
         print(f"{PROG}: {mountpoint} is not a directory", file=sys.stderr)
+        return 1
+    # Mounting over a live mount hides it, and unmounting either one later breaks both.
+    busy = mount_type(os.path.realpath(mountpoint))
+    if busy is not None:
+        print(f"{PROG}: {mountpoint} is already a mount point ({busy}); unmount it first", file=sys.stderr)
         return 1
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, format="%(name)s: %(message)s")
     try:

@@ -13,7 +13,7 @@ from typing import Generic
 
 from .calls import PROCESS_CALLS, ROOT_CALLS, Registry, Target, invalid
 from .errors import SyscallError
-from .process import Process, ProcessTable
+from .process import Credentials, Process, ProcessTable
 from .procfs.maps import encode
 
 #: Longest command line accepted; longer ones are EINVAL, like an oversized argument.
@@ -27,11 +27,14 @@ def _always_ready() -> None:
 class ControlSession(Generic[Target]):
     """One open ctl file: commands written in, one result line each read out."""
 
-    def __init__(self, calls: Registry[Target], target: Target, check_target: Callable[[], None] = _always_ready) -> None:
+    def __init__(self, calls: Registry[Target], target: Target, check_target: Callable[[], None] = _always_ready,
+                 opener: Credentials | None = None) -> None:
         self.calls = calls
         self.target = target
         #: Raises (ESRCH) once the target is gone: checked before each write.
         self.check_target = check_target
+        #: Whoever opened the file, as the kernel keeps f_cred: the commands act for them (None: the daemon).
+        self.opener = opener
         self.results = bytearray()
 
     async def write(self, data: bytes) -> int:
@@ -62,7 +65,7 @@ class ControlSession(Generic[Target]):
             raise invalid("command is not UTF-8 text") from None
         if any(char < " " and char != "\t" or char == "\x7f" for char in line):
             raise invalid("command holds control characters")
-        return await self.calls.run(self.target, line)
+        return await self.calls.run(self.target, line, self.opener)
 
     def read(self, size: int) -> bytes:
         """Take up to ``size`` bytes of pending results (empty when none)."""
@@ -76,6 +79,6 @@ def process_session(process: Process) -> ControlSession[Process]:
     return ControlSession(PROCESS_CALLS, process, process.check_alive)
 
 
-def root_session(table: ProcessTable) -> ControlSession[ProcessTable]:
-    """``<mnt>/ctl`` opened."""
-    return ControlSession(ROOT_CALLS, table)
+def root_session(table: ProcessTable, opener: Credentials | None = None) -> ControlSession[ProcessTable]:
+    """``<mnt>/ctl`` opened by ``opener``, who then owns the processes it spawns."""
+    return ControlSession(ROOT_CALLS, table, opener=opener)

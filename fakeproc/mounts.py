@@ -4,15 +4,34 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import subprocess
 from pathlib import Path
 
 
+#: How /proc/mounts escapes the characters that would break its columns.
+_MOUNTS_ESCAPE = re.compile(r"\\([0-7]{3})")
+
+
+def mount_type(path: Path | str) -> str | None:
+    """The file-system type mounted on ``path`` last (``fuse.fakeproc``, ``tmpfs``...), or None.
+
+    Reads /proc/mounts rather than comparing devices, so that a bind mount of a
+    directory onto itself counts too.  O(mounts).
+    """
+    target = str(path)
+    found = None
+    with open("/proc/mounts", errors="surrogateescape") as mounts:
+        for line in mounts:
+            fields = line.split()
+            if _MOUNTS_ESCAPE.sub(lambda escape: chr(int(escape.group(1), 8)), fields[1]) == target:
+                found = fields[2]
+    return found
+
+
 def is_mounted(path: Path | str) -> bool:
     """True if ``path`` is a mountpoint in /proc/mounts.  O(mounts)."""
-    target = str(path)
-    with open("/proc/mounts") as mounts:
-        return any(line.split()[1] == target for line in mounts)
+    return mount_type(path) is not None
 
 
 def unmount(path: Path | str) -> None:

@@ -138,7 +138,13 @@ def read_real_maps(pid: int) -> tuple[str, list[str]]:
 def clone_real_process(table: ProcessTable, pid: int) -> Process:
     """A simulated process whose maps is byte-identical to real process ``pid``'s."""
     comm, lines = read_real_maps(pid)
-    process = table.spawn(comm)
+    # /proc/PID's owner is the one the kernel's ptrace check compares with: the
+    # effective ids, or root for a process that is not dumpable.
+    try:
+        owner = os.stat(f"/proc/{pid}")
+    except OSError as error:
+        raise SyscallError(error.errno or errno.ESRCH, f"no real process {pid}") from None
+    process = table.spawn(comm, uid=owner.st_uid, gid=owner.st_gid)
     process.has_mm = bool(lines)
     try:
         install_lines(process, lines)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import errno
 import itertools
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from .errors import SyscallError
 from .mm.mm import MemoryManager
@@ -13,6 +15,18 @@ from .mm.walk import LockMode
 from .sched import Preempter
 
 FIRST_PID = 1000
+
+
+class Credentials(NamedTuple):
+    """Who a process belongs to, or who asks for something: a uid and a gid."""
+
+    uid: int
+    gid: int
+
+    @classmethod
+    def of_daemon(cls) -> Credentials:
+        """The daemon's own: the owner of what it starts by itself (the population, workloads)."""
+        return cls(os.getuid(), os.getgid())
 
 
 @dataclass
@@ -63,10 +77,16 @@ class ProcessTable:
         lock_mode: LockMode | None = None,
         mmap_base: int | None = None,
         cmdline: list[str] | None = None,
-        uid: int = 0,
-        gid: int = 0,
+        uid: int | None = None,
+        gid: int | None = None,
     ) -> Process:
-        """A new process with an empty address space whose maps readers lock as ``lock_mode`` says.  O(1)."""
+        """A new process with an empty address space whose maps readers lock as ``lock_mode`` says.
+
+        It belongs to ``uid``/``gid``, by default to the daemon's.  O(1).
+        """
+        daemon = Credentials.of_daemon()
+        uid = daemon.uid if uid is None else uid
+        gid = daemon.gid if gid is None else gid
         pid = next(self._pids)
         mm = MemoryManager(self.preempter, reader_lock_mode=lock_mode or self.default_lock_mode)
         if mmap_base is not None:

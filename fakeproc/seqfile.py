@@ -14,6 +14,8 @@ from typing import Generic, Protocol, TypeVar
 
 import trio
 
+from .errors import SyscallError
+
 PAGE_SIZE = 4096
 
 Record = TypeVar("Record")
@@ -108,7 +110,14 @@ class SeqFile(Generic[Record]):
             return copied
         # Like the kernel, fill even when the leftovers satisfied the read:
         # the next record is then rendered now and kept for the next read.
-        return copied + await self._fill(size - len(copied))
+        try:
+            return copied + await self._fill(size - len(copied))
+        except SyscallError:
+            # seq_read_iter reports the iterator's error (ESRCH once the process
+            # is gone) only when it had nothing buffered to hand out first.
+            if not copied:
+                raise
+            return copied
 
     def _take_pending(self, size: int) -> bytes:
         taken, self.pending = self.pending[:size], self.pending[size:]

@@ -23,7 +23,7 @@ import pyfuse3
 
 from ..ctl import ControlSession, process_session, root_session
 from ..errors import SyscallError
-from ..process import FIRST_PID, Process, ProcessTable
+from ..process import FIRST_PID, Credentials, Process, ProcessTable
 from ..procfs.maps import MapsIterator
 from ..procfs.smaps import SmapsIterator, SmapsRollupIterator
 from ..procfs.status import render_cmdline, render_comm, render_status
@@ -101,16 +101,26 @@ Owner = TypeVar("Owner")
 
 
 @dataclass(frozen=True)
+class Opener:
+    """Who opens a file, and the reader statistics its pages count in."""
+
+    caller: Credentials
+    stats: ReaderStats
+
+
+@dataclass(frozen=True)
 class Entry(Generic[Owner]):
-    """One file of a directory: name, permission bits, and how to open it for the directory's owner."""
+    """One file of a directory: name, permission bits, and how to open it for the directory's owner.
+
+    ``ptrace_read``: like the kernel's ``proc_mem_open``, only the process's
+    owner and root may open it, whatever its mode says (maps, smaps,
+    smaps_rollup show addresses that defeat ASLR).
+    """
 
     name: str
     mode: int
-    open: Callable[[Owner, ReaderStats], OpenFile]
-
-    @property
-    def writable(self) -> bool:
-        return bool(self.mode & 0o200)
+    open: Callable[[Owner, Opener], OpenFile]
+    ptrace_read: bool = False
 
 
 class EntryTable(Generic[Owner]):
@@ -139,26 +149,26 @@ class EntryTable(Generic[Owner]):
         return self.entries[slot - 1]
 
 
-def _text(render: Callable[[Process], bytes]) -> Callable[[Process, ReaderStats], OpenFile]:
+def _text(render: Callable[[Process], bytes]) -> Callable[[Process, Opener], OpenFile]:
     return lambda process, _: TextSource(process, render)
 
 
-def _paged(iterator: Callable[[Process, PageObserver], SeqIterator[Any]]) -> Callable[[Process, ReaderStats], OpenFile]:
+def _paged(iterator: Callable[[Process, PageObserver], SeqIterator[Any]]) -> Callable[[Process, Opener], OpenFile]:
     """A seq_file whose pages the daemon's reader statistics count."""
-    return lambda process, stats: SeqSource(SeqFile(iterator(process, stats.page_counter(process))))
+    return lambda process, opener: SeqSource(SeqFile(iterator(process, opener.stats.page_counter(process))))
 
 
 ROOT_ENTRIES: EntryTable[ProcessTable] = EntryTable(
-    (Entry("ctl", 0o600, lambda table, _: ControlSource(root_session(table))),)
+    (Entry("ctl", 0o600, lambda table, opener: ControlSource(root_session(table, opener.caller))),)
 )
 PROCESS_ENTRIES: EntryTable[Process] = EntryTable(
     (
         Entry("cmdline", 0o444, _text(render_cmdline)),
         Entry("comm", 0o444, _text(render_comm)),
         Entry("ctl", 0o600, lambda process, _: ControlSource(process_session(process))),
-        Entry("maps", 0o444, _paged(lambda process, observer: MapsIterator(process, observer=observer))),
-        Entry("smaps", 0o444, _paged(lambda process, observer: SmapsIterator(process, observer=observer))),
-        Entry("smaps_rollup", 0o444, lambda process, _: SeqSource(SeqFile(SmapsRollupIterator(process)))),
+        Entry("maps", 0o444, _paged(lambda process, observer: MapsIterator(process, observer=observer)), ptrace_read=True),
+        Entry("smaps", 0o444, _paged(lambda process, observer: SmapsIterator(process, observer=observer)), ptrace_read=True),
+        Entry("smaps_rollup", 0o444, lambda process, _: SeqSource(SeqFile(SmapsRollupIterator(process))), ptrace_read=True),
         Entry("status", 0o444, _text(render_status)),
     )
 )
@@ -205,6 +215,25 @@ class Directory(Generic[Owner]):
     def link_count(self) -> int:
         """``.``, the parent's link to it, and each subdirectory's ``..``."""
         return 2
+
+    def permits(self, ctx: pyfuse3.RequestContext, entry: Entry[Owner] | None, wanted: int) -> bool:
+        """access(2)'s answer for ``wanted`` (``R_OK|W_OK|X_OK`` bits) on ``entry``, or on the directory if None.
+
+        The permission bits of the caller's class decide, as for any file;
+        root may read and write every file, execute only what has an x bit,
+        and, as in /proc, write to no directory.  The caller's supplementary
+        groups are not known to FUSE, so only its own gid counts.  O(1).
+        """
+        mode = 0o555 if entry is None else entry.mode
+        if ctx.uid == 0:
+            denied = os.W_OK if entry is None else 0 if mode & 0o111 else os.X_OK
+            return not wanted & denied
+        shift = 6 if ctx.uid == self.uid else 3 if ctx.gid == self.gid else 0
+        return not wanted & ~(mode >> shift) & 0o7
+
+    def may_ptrace(self, ctx: pyfuse3.RequestContext) -> bool:
+        """The kernel's ptrace read check without capabilities: root, or the same uid and gid as the owner."""
+        return ctx.uid == 0 or (ctx.uid, ctx.gid) == (self.uid, self.gid)
 
     def subdirectory(self, name: str) -> int | None:
         """The block of the subdirectory called ``name``."""
@@ -273,9 +302,8 @@ class ProcFs(pyfuse3.Operations):
         self.reader_stats = ReaderStats()
         self._files: dict[int, OpenFile] = {}
         self._handles = itertools.count(1)
-        self._uid = os.getuid()
-        self._gid = os.getgid()
-        self._root = RootDirectory(InodeScheme.ROOT_BLOCK, table, self._uid, self._gid, ROOT_ENTRIES)
+        daemon = Credentials.of_daemon()
+        self._root = RootDirectory(InodeScheme.ROOT_BLOCK, table, daemon.uid, daemon.gid, ROOT_ENTRIES)
 
     # -- inodes -----------------------------------------------------------
 
@@ -319,20 +347,25 @@ class ProcFs(pyfuse3.Operations):
         text = name.decode(errors="replace")
         if self.debug:
             log.debug("lookup parent=%d name=%r", parent_inode, text)
+        child = self._child(parent_inode, text)
+        if child is None:
+            raise pyfuse3.FUSEError(errno.ENOENT)
+        return self._attributes(child)
+
+    def _child(self, parent_inode: int, text: str) -> int | None:
+        """The inode called ``text`` in a directory, or None; ENOTDIR if the parent is a file.  O(1)."""
         if text == ".":
-            return self._attributes(parent_inode)
+            return parent_inode
         directory, entry = self._resolve(parent_inode)
         if entry is not None:
             raise pyfuse3.FUSEError(errno.ENOTDIR)
         if text == "..":
-            return self._attributes(ROOT_INODE)
+            return ROOT_INODE
         slot = directory.entries.slot(text)
         if slot is not None:
-            return self._attributes(self.inodes.inode(directory.block, slot))
+            return self.inodes.inode(directory.block, slot)
         block = directory.subdirectory(text)
-        if block is not None:
-            return self._attributes(self.inodes.inode(block))
-        raise pyfuse3.FUSEError(errno.ENOENT)
+        return None if block is None else self.inodes.inode(block)
 
     # -- directories ------------------------------------------------------
 
@@ -375,25 +408,25 @@ class ProcFs(pyfuse3.Operations):
 
     @fuse_errors
     async def open(self, inode: int, flags: int, ctx: pyfuse3.RequestContext) -> pyfuse3.FileInfo:
-        wants_write = flags & os.O_ACCMODE in (os.O_WRONLY, os.O_RDWR)
+        access = flags & os.O_ACCMODE
+        wanted = (os.R_OK if access != os.O_WRONLY else 0) | (os.W_OK if access != os.O_RDONLY else 0)
         directory, entry = self._resolve(inode)
         if entry is None:
             raise pyfuse3.FUSEError(errno.EISDIR)
-        if entry.writable or entry.mode & 0o077 == 0:
-            self._check_owner(ctx, directory.uid)
-        if wants_write and not entry.writable and ctx.uid != 0:
+        if not directory.permits(ctx, entry, wanted) or entry.ptrace_read and not directory.may_ptrace(ctx):
             raise pyfuse3.FUSEError(errno.EACCES)
-        source = entry.open(directory.owner, self.reader_stats)
+        source = entry.open(directory.owner, Opener(Credentials(ctx.uid, ctx.gid), self.reader_stats))
         handle = next(self._handles)
         self._files[handle] = source
         if self.debug:
             log.debug("open inode=%d flags=%#o -> fh=%d %s", inode, flags, handle, type(source).__name__)
         return pyfuse3.FileInfo(fh=handle, direct_io=True, keep_cache=False, nonseekable=source.nonseekable)
 
-    @staticmethod
-    def _check_owner(ctx: pyfuse3.RequestContext, owner: int) -> None:
-        if ctx.uid not in (0, owner):
-            raise pyfuse3.FUSEError(errno.EACCES)
+    @fuse_errors
+    async def access(self, inode: int, mode: int, ctx: pyfuse3.RequestContext) -> bool:
+        """Mode bits only, as the kernel's access(2): maps answers R_OK to anyone though only its owner may open it."""
+        directory, entry = self._resolve(inode)
+        return directory.permits(ctx, entry, mode)
 
     @fuse_errors
     async def read(self, fh: int, off: int, size: int) -> bytes:
@@ -417,10 +450,73 @@ class ProcFs(pyfuse3.Operations):
 
     @fuse_errors
     async def setattr(self, inode: int, attr: pyfuse3.EntryAttributes, fields: pyfuse3.SetattrFields, fh: int | None, ctx: pyfuse3.RequestContext) -> pyfuse3.EntryAttributes:
-        if fields.update_size:
-            # `echo cmd > ctl` truncates first; a truncate of a /proc file is a no-op.
-            return self._attributes(inode)
-        raise pyfuse3.FUSEError(errno.EPERM)
+        """Change nothing, but refuse as /proc does: chmod always, chown and times unless owner or root, truncate without write permission."""
+        directory, entry = self._resolve(inode)
+        owner_or_root = ctx.uid in (0, directory.uid)
+        if fields.update_mode:
+            raise pyfuse3.FUSEError(errno.EPERM)
+        # chown_ok/chgrp_ok: the owner may keep its uid and pick its own group.
+        owner_may_chown = ctx.uid == directory.uid and (not fields.update_uid or attr.st_uid == directory.uid) \
+            and (not fields.update_gid or attr.st_gid in (directory.gid, ctx.gid))
+        if (fields.update_uid or fields.update_gid) and not (ctx.uid == 0 or owner_may_chown):
+            raise pyfuse3.FUSEError(errno.EPERM)
+        if (fields.update_atime or fields.update_mtime) and not owner_or_root:
+            raise pyfuse3.FUSEError(errno.EACCES)
+        # `echo cmd > ctl` truncates first; a permitted truncate of a /proc file is a no-op.
+        if fields.update_size and not directory.permits(ctx, entry, os.W_OK):
+            raise pyfuse3.FUSEError(errno.EACCES)
+        return self._attributes(inode)
+
+    # -- names: /proc creates, removes and renames none ---------------------
+
+    def _refuse_removal(self, parent_inode: int, name: bytes, ctx: pyfuse3.RequestContext) -> None:
+        """ENOENT for a missing name; else EPERM, or EACCES for a non-root caller in the root.
+
+        In the root (0555, as /proc) a non-root caller fails the write
+        permission check first; in a process directory, and for root, the
+        missing operation answers.  O(1).
+        """
+        if self._child(parent_inode, name.decode(errors="replace")) is None:
+            raise pyfuse3.FUSEError(errno.ENOENT)
+        in_root = self.inodes.split(parent_inode)[0] == InodeScheme.ROOT_BLOCK
+        raise pyfuse3.FUSEError(errno.EACCES if in_root and ctx.uid != 0 else errno.EPERM)
+
+    @fuse_errors
+    async def unlink(self, parent_inode: int, name: bytes, ctx: pyfuse3.RequestContext) -> None:
+        self._refuse_removal(parent_inode, name, ctx)
+
+    @fuse_errors
+    async def rmdir(self, parent_inode: int, name: bytes, ctx: pyfuse3.RequestContext) -> None:
+        self._refuse_removal(parent_inode, name, ctx)
+
+    @fuse_errors
+    async def rename(self, parent_inode_old: int, name_old: bytes, parent_inode_new: int, name_new: bytes,
+                     flags: int, ctx: pyfuse3.RequestContext) -> None:
+        # /proc looks the target up first: a new name is ENOENT, an existing one cannot be replaced.
+        self._refuse_removal(parent_inode_new, name_new, ctx)
+
+    # /proc's lookup of a name that does not exist fails before any creation is tried.
+
+    @fuse_errors
+    async def mkdir(self, parent_inode: int, name: bytes, mode: int, ctx: pyfuse3.RequestContext) -> pyfuse3.EntryAttributes:
+        raise pyfuse3.FUSEError(errno.ENOENT)
+
+    @fuse_errors
+    async def mknod(self, parent_inode: int, name: bytes, mode: int, rdev: int, ctx: pyfuse3.RequestContext) -> pyfuse3.EntryAttributes:
+        raise pyfuse3.FUSEError(errno.ENOENT)
+
+    @fuse_errors
+    async def symlink(self, parent_inode: int, name: bytes, target: bytes, ctx: pyfuse3.RequestContext) -> pyfuse3.EntryAttributes:
+        raise pyfuse3.FUSEError(errno.ENOENT)
+
+    @fuse_errors
+    async def link(self, inode: int, new_parent_inode: int, new_name: bytes, ctx: pyfuse3.RequestContext) -> pyfuse3.EntryAttributes:
+        raise pyfuse3.FUSEError(errno.ENOENT)
+
+    @fuse_errors
+    async def create(self, parent_inode: int, name: bytes, mode: int, flags: int,
+                     ctx: pyfuse3.RequestContext) -> tuple[pyfuse3.FileInfo, pyfuse3.EntryAttributes]:
+        raise pyfuse3.FUSEError(errno.ENOENT)
 
     def _file(self, fh: int) -> OpenFile:
         source = self._files.get(fh)

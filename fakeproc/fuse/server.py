@@ -1,4 +1,4 @@
-"""The daemon: mount, serve, run workloads, and unmount cleanly on SIGINT/SIGTERM."""
+"""The daemon: mount, serve, run workloads, and unmount cleanly on any catchable terminating signal."""
 
 from __future__ import annotations
 
@@ -15,6 +15,19 @@ from .fs import ProcFs
 from .reader_stats import ReaderStats
 from ..process import ProcessTable
 from ..workloads import Workload, run_workload
+
+
+#: Signals whose default action ends the process, all of which the daemon turns
+#: into a clean unmount (closing the terminal that runs it sends SIGHUP).  The
+#: faults (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS) are left out: a real
+#: one must still end the process, since a handler that returns would re-run the
+#: faulting instruction; SIGPIPE and SIGXFSZ stay ignored, as Python sets them.
+TERMINATING_SIGNALS: tuple[int, ...] = (
+    signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGABRT, signal.SIGUSR1, signal.SIGUSR2,
+    signal.SIGALRM, signal.SIGTERM, signal.SIGSTKFLT, signal.SIGXCPU,
+    signal.SIGVTALRM, signal.SIGPROF, signal.SIGIO, signal.SIGPWR,
+    *range(signal.SIGRTMIN, signal.SIGRTMAX + 1),
+)
 
 
 class FuseUnavailable(RuntimeError):
@@ -37,6 +50,14 @@ def _mount(fs: ProcFs, mountpoint: str, debug: bool, allow_other: bool) -> None:
         raise FuseUnavailable(str(error)) from None
 
 
+def _say(line: str) -> None:
+    """Print a status line; after SIGHUP the terminal may be gone, which must not stop the shutdown."""
+    try:
+        print(line, flush=True)
+    except OSError:
+        pass
+
+
 def print_banner(mountpoint: str, table: ProcessTable) -> None:
     print(f"fakeproc: mounted at {mountpoint}", flush=True)
     print(f"{'PID':>7}  {'VMAS':>6}  {'LOCK':<14}  COMM")
@@ -57,7 +78,7 @@ async def serve(
     fs = ProcFs(table, debug)
     # Signals are taken over before mounting and kept until unmounted, so a
     # second SIGTERM during shutdown cannot kill the daemon and strand a dead mount.
-    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+    with trio.open_signal_receiver(*TERMINATING_SIGNALS) as signals:
         _mount(fs, mountpoint, debug, allow_other)
         try:
             async with trio.open_nursery() as nursery:
@@ -78,7 +99,7 @@ async def serve(
                     break
         finally:
             pyfuse3.close(unmount=True)
-            print(f"fakeproc: unmounted {mountpoint}", flush=True)
+            _say(f"fakeproc: unmounted {mountpoint}")
             if stats_file is not None:
                 stats_file.write_text(json.dumps(collect_stats(table, workloads, fs.reader_stats)))
 
