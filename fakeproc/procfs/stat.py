@@ -17,6 +17,7 @@ from ..mm.mm import MemoryManager
 from ..mm.vma import PAGE_SHIFT, VmFlags
 from ..process import Process
 from .maps import encode
+from .smaps import MemoryUsage, vma_usage
 
 #: ``PF_KTHREAD``: procps and psutil tell kernel threads from processes by this bit.
 PF_KTHREAD = 0x00200000
@@ -27,7 +28,6 @@ RLIM_INFINITY = (1 << 64) - 1
 SIGCHLD = 17
 #: Priority the kernel reports for SCHED_OTHER at nice 0 (``task_prio``).
 DEFAULT_PRIORITY = 20
-_ALL_ADDRESSES = (0, 1 << 64)
 
 
 @dataclass(frozen=True)
@@ -35,21 +35,34 @@ class VmCounters:
     """The mm's page counters the kernel keeps at mmap time, recomputed from the VMAs.
 
     ``total``, ``data``, ``stack`` and ``exec`` are ``total_vm``, ``data_vm``,
-    ``stack_vm`` and ``exec_vm`` in pages (``vm_stat_account``); ``resident``
-    and ``shared`` are the rss counters, shared being the file and shmem pages.
+    ``stack_vm`` and ``exec_vm`` in pages (``vm_stat_account``); the resident
+    pages are split as smaps splits them into the rss counters
+    ``MM_ANONPAGES``, ``MM_FILEPAGES`` and ``MM_SHMEMPAGES``, so status,
+    statm, stat and smaps always add up to the same figures.
     """
 
     total: int = 0
     data: int = 0
     stack: int = 0
     exec: int = 0
-    resident: int = 0
-    shared: int = 0
+    anonymous: int = 0
+    file: int = 0
+    shmem: int = 0
+
+    @property
+    def resident(self) -> int:
+        return self.anonymous + self.file + self.shmem
+
+    @property
+    def shared(self) -> int:
+        """statm's shared: file and shmem pages."""
+        return self.file + self.shmem
 
     @classmethod
     def of(cls, mm: MemoryManager) -> VmCounters:
         """Counters of ``mm`` outside any transaction.  O(n log n) for n VMAs."""
-        total = data = stack = executable = shared = 0
+        total = data = stack = executable = 0
+        usage = MemoryUsage()
         for start, end, vma in mm.tree:
             pages = (end - start) >> PAGE_SHIFT
             total += pages
@@ -61,9 +74,9 @@ class VmCounters:
                 executable += pages
             elif flags & (VmFlags.WRITE | VmFlags.SHARED) == VmFlags.WRITE:
                 data += pages
-            if vma.file is not None:
-                shared += mm.resident_pages(start, end)
-        return cls(total, data, stack, executable, mm.resident_pages(*_ALL_ADDRESSES), shared)
+            usage.add(vma_usage(mm, vma))
+        return cls(total, data, stack, executable, usage.anonymous >> PAGE_SHIFT, usage.file >> PAGE_SHIFT,
+                   usage.shmem >> PAGE_SHIFT)
 
 
 @dataclass(frozen=True)
