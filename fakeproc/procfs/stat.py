@@ -9,12 +9,12 @@ the binary's text is the lowest executable file-backed VMA.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from dataclasses import dataclass
 
 from ..mm.mm import MemoryManager
-from ..mm.vma import PAGE_SHIFT, VmFlags
+from ..mm.vma import PAGE_SHIFT, Vma, VmFlags
 from ..process import Process
 from .maps import encode
 from .smaps import MemoryUsage, vma_usage
@@ -79,6 +79,17 @@ class VmCounters:
                    usage.shmem >> PAGE_SHIFT)
 
 
+def _text_vma(vmas: Sequence[Vma]) -> Vma | None:
+    """The binary's text as the ELF loader leaves it: the lowest executable file-backed VMA."""
+    return next((vma for vma in vmas if vma.flags & VmFlags.EXEC and vma.file is not None), None)
+
+
+def executable_path(process: Process) -> str | None:
+    """What /proc/<pid>/exe names: the file of the binary's text; None without one (a kernel thread).  O(n)."""
+    text = _text_vma(process.mm.vmas()) if process.has_mm else None
+    return text.file.path if text is not None and text.file is not None else None
+
+
 @dataclass(frozen=True)
 class ImageLayout:
     """Where the loader put the binary and the heap: ``mm->start_code`` .. ``start_brk``."""
@@ -93,7 +104,7 @@ class ImageLayout:
     def of(cls, mm: MemoryManager) -> ImageLayout:
         """Text is the lowest executable file-backed VMA; data the first writable VMA of that file after it.  O(n)."""
         vmas = mm.vmas()
-        text = next((vma for vma in vmas if vma.flags & VmFlags.EXEC and vma.file is not None), None)
+        text = _text_vma(vmas)
         heap = next((vma for vma in vmas if vma.name == "[heap]"), None)
         start_brk = heap.start if heap is not None else 0
         if text is None:
