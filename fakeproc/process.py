@@ -68,6 +68,11 @@ class ProcessTable:
     def __len__(self) -> int:
         return len(self._processes)
 
+    @property
+    def highest_pid(self) -> int:
+        """The largest live pid, 0 with none.  O(n)."""
+        return max(self._processes, default=0)
+
     def spawn(
         self,
         comm: str,

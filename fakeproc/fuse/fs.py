@@ -350,7 +350,7 @@ class ProcFs(pyfuse3.Operations):
         root_entries = PASSTHROUGH_ROOT_ENTRIES if passthrough else ROOT_ENTRIES
         self.inodes = InodeScheme(root_entries, process_entries)
         assert self.inodes.inode(InodeScheme.ROOT_BLOCK) == ROOT_INODE
-        self.real = RealProcTree() if passthrough else None
+        self.real = RealProcTree(table) if passthrough else None
         self.reader_stats = ReaderStats()
         self._files: dict[int, OpenFile] = {}
         self._handles = itertools.count(1)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import errno
 import os
-import stat
 from dataclasses import dataclass
 
 import pyfuse3
@@ -29,6 +28,8 @@ from ..process import ProcessTable
 FIRST_INODE = 1 << 56
 #: Names of the real /proc root that the view answers itself.
 OWN_ROOT_NAMES = frozenset({"self", "thread-self"})
+#: Tools size their pid columns from it (top cuts 4194304 to "4194+"), so the view's covers the simulated pids.
+PID_MAX = "sys/kernel/pid_max"
 
 
 def check_caller(ctx: pyfuse3.RequestContext) -> None:
@@ -74,10 +75,26 @@ class RealFile:
         os.close(self.fd)
 
 
+class PidMaxFile(RealFile):
+    """``kernel.pid_max`` as the view needs it: the host's, raised above the highest simulated pid."""
+
+    def __init__(self, path: str, table: ProcessTable) -> None:
+        super().__init__(path)
+        self.table = table
+        self.text = b""
+
+    async def read(self, offset: int, size: int) -> bytes:
+        if offset == 0 or not self.text:
+            host = int(os.pread(self.fd, 32, 0))
+            self.text = b"%d\n" % max(host, self.table.highest_pid + 1)
+        return self.text[offset : offset + size]
+
+
 class RealProcTree:
     """Inodes for real /proc paths, counted like the kernel's lookups so memory follows what it holds."""
 
-    def __init__(self, root: str = HOST_PROC) -> None:
+    def __init__(self, table: ProcessTable, root: str = HOST_PROC) -> None:
+        self.table = table
         self.root = root
         self._by_path: dict[str, int] = {}
         self._known: dict[int, _Known] = {}
@@ -163,20 +180,15 @@ class RealProcTree:
     def open(self, inode: int, flags: int) -> RealFile:
         if flags & os.O_ACCMODE != os.O_RDONLY or flags & os.O_TRUNC:
             raise pyfuse3.FUSEError(errno.EROFS)
+        path = self.path(inode)
         try:
-            return RealFile(self.path(inode))
+            return PidMaxFile(path, self.table) if path == f"{self.root}/{PID_MAX}" else RealFile(path)
         except OSError as error:
             raise _os_error(error) from None
 
     def readlink(self, inode: int) -> bytes:
         try:
             return os.readlink(os.fsencode(self.path(inode)))
-        except OSError as error:
-            raise _os_error(error) from None
-
-    def is_directory(self, inode: int) -> bool:
-        try:
-            return stat.S_ISDIR(os.lstat(self.path(inode)).st_mode)
         except OSError as error:
             raise _os_error(error) from None
 

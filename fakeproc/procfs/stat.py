@@ -14,7 +14,7 @@ from types import MappingProxyType
 from dataclasses import dataclass
 
 from ..mm.mm import MemoryManager
-from ..mm.vma import PAGE_SHIFT, Vma, VmFlags
+from ..mm.vma import PAGE_SHIFT, PAGE_SIZE, Vma, VmFlags
 from ..process import Process
 from .maps import encode
 from .smaps import MemoryUsage, vma_usage
@@ -99,6 +99,8 @@ class ImageLayout:
     start_data: int = 0
     end_data: int = 0
     start_brk: int = 0
+    #: Where argc lies: in the top page of the stack (pmap names the VMA holding it ``[ stack ]``).
+    start_stack: int = 0
 
     @classmethod
     def of(cls, mm: MemoryManager) -> ImageLayout:
@@ -107,14 +109,16 @@ class ImageLayout:
         text = _text_vma(vmas)
         heap = next((vma for vma in vmas if vma.name == "[heap]"), None)
         start_brk = heap.start if heap is not None else 0
+        stack = next((vma for vma in vmas if vma.name == "[stack]"), None)
+        start_stack = stack.end - PAGE_SIZE if stack is not None else 0
         if text is None:
-            return cls(start_brk=start_brk)
+            return cls(start_brk=start_brk, start_stack=start_stack)
         data = next(
             (vma for vma in vmas if vma.start >= text.end and vma.file == text.file and vma.flags & VmFlags.WRITE),
             None,
         )
         start_data, end_data = (data.start, data.end) if data is not None else (0, 0)
-        return cls(text.start, text.end, start_data, end_data, start_brk)
+        return cls(text.start, text.end, start_data, end_data, start_brk, start_stack)
 
 
 def render_stat(process: Process, starttime: int = 0) -> bytes:
@@ -149,7 +153,7 @@ def render_stat(process: Process, starttime: int = 0) -> bytes:
         RLIM_INFINITY,
         image.start_code,
         image.end_code,
-        0,  # startstack: the simulation keeps no argv on a stack
+        image.start_stack,
         0, 0,  # kstkesp kstkeip: the kernel shows 0 for a task that is not dumping core
         0, 0, 0, 0,  # signal blocked sigignore sigcatch
         0,  # wchan: the kernel no longer reveals it
