@@ -177,6 +177,8 @@ def test_procmap_query_inside_matches_the_kernel(proc_mount: Mount, procmap: Too
     pid = spawn_with_layout(proc_mount, data_file)
     kernel = procmap.run("query", real_maps, *EXPECTED, preload=False)
     assert inside(proc_mount, str(procmap.client), "query", f"/proc/{pid}/maps", *EXPECTED).splitlines() == kernel
+    thread_maps = f"/proc/{pid}/task/{pid}/maps"
+    assert inside(proc_mount, str(procmap.client), "query", thread_maps, *EXPECTED).splitlines() == kernel
     # A real process's maps passed through cannot carry the ioctl: ENOTTY, so tools fall back to the text.
     real_pid = real_maps.split("/")[2]
     assert inside(proc_mount, str(procmap.client), "query", f"/proc/{real_pid}/maps", f"{FILE:#x}").splitlines() == [

@@ -23,7 +23,7 @@ import pyfuse3
 
 from ..ctl import ControlSession, process_session, root_session
 from ..errors import SyscallError
-from ..process import FIRST_PID, PID_MAX_LIMIT, Process, ProcessTable
+from ..process import FIRST_PID, Process, ProcessTable
 from ..procfs.maps import MapsIterator
 from ..procfs.smaps import SmapsIterator, SmapsRollupIterator
 from ..procfs.stat import executable_path, render_environ, render_stat, render_statm
