@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
 from .errors import SyscallError
+from .hostproc import real_task
 from .mm import syscalls
 from .mm.query import QueryFlags, query
 from .mm.syscalls import MapFlags, MremapFlags
@@ -488,3 +489,30 @@ class Clone(Call[ProcessTable]):
     async def apply(self, table: ProcessTable) -> str:
         return str(clone_real_process(table, self.pid).pid)
 
+
+@ROOT_CALLS.register
+@dataclass(frozen=True)
+class SelfView(Call[ProcessTable]):
+    name = "self"
+    summary = "make a simulated process the /proc/self of a real process and its descendants"
+    usage = "self REALPID PID"
+    arguments = (Argument("REALPID", "a real process (fakeproc exec registers its command)"),
+                 Argument("PID", "the simulated process its /proc/self names"))
+
+    real_pid: int
+    pid: int
+
+    @classmethod
+    def parse(cls, words: Sequence[str]) -> SelfView:
+        check_arity(words, 2, 2, cls.usage)
+        return cls(parse_number(words[1], "REALPID"), parse_number(words[2], "PID"))
+
+    def line(self) -> str:
+        return f"self {self.real_pid} {self.pid}"
+
+    async def apply(self, table: ProcessTable) -> str:
+        real = real_task(self.real_pid)
+        if real is None or real.tgid != self.real_pid:
+            raise SyscallError(errno.ESRCH, f"no real process {self.real_pid}")
+        table.claim_self(self.real_pid, real.start, self.pid)
+        return "0"

@@ -13,12 +13,13 @@ from typing import Any, TypeVar
 
 import trio
 
+from . import execview
 from .calls import PROCESS_CALLS, ROOT_CALLS, Call
 from .client import CtlRejected, ctl_path, round_trip
 from .mm.walk import LockMode
 from .mounts import clear_stale_mount, mount_type
 from .population import LAYOUTS, clone_real_process
-from .process import ProcessTable
+from .process import FIRST_PID, PID_MAX_LIMIT, ProcessTable
 from .sched import Preempter, parse_policy
 from .workloads import WORKLOAD_FORMS, parse_workload
 
@@ -54,11 +55,15 @@ def add_mount_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stats-file", type=Path,
                         help="at exit, write workload and reader statistics (JSON) to this file")
     parser.add_argument("--allow-other", action="store_true", help="let other users access the mount")
+    parser.add_argument("--passthrough", action="store_true",
+                        help="a complete /proc for `fakeproc exec`: the host's processes and files, read-only, "
+                             "beside simulated ones numbered above the kernel's pid limit")
     parser.add_argument("--debug", action="store_true", help="log every request")
 
 
 def build_table(args: argparse.Namespace) -> ProcessTable:
-    table = ProcessTable(Preempter(args.preempt), args.lock_mode)
+    first_pid = PID_MAX_LIMIT if args.passthrough else FIRST_PID
+    table = ProcessTable(Preempter(args.preempt), args.lock_mode, first_pid)
     if args.population == "demo":
         LAYOUTS["demo"](table.spawn("bash"))
         LAYOUTS["many"](table.spawn("many-vmas"))
@@ -88,7 +93,8 @@ def run_mount(args: argparse.Namespace) -> int:
         print(f"{PROG}: {error.strerror}", file=sys.stderr)
         return 1
     try:
-        trio.run(serve, mountpoint, table, args.workload, args.ready_file, args.debug, args.allow_other, args.stats_file)
+        trio.run(serve, mountpoint, table, args.workload, args.ready_file, args.debug, args.allow_other, args.stats_file,
+                 args.passthrough)
     except FuseUnavailable as error:
         print(f"{PROG}: FUSE is unavailable: {error}", file=sys.stderr)
         return 1
@@ -126,6 +132,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the mountpoint (default: $FAKEPROC_MOUNT)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_mount_arguments(commands.add_parser("mount", help="mount a fake /proc (same as python mount.py)"))
+    execview.add_exec_arguments(commands.add_parser(
+        "exec", help="run a command with the mount as its /proc",
+        description="Run an unmodified command in a private mount namespace whose /proc is the mount "
+                    "(start it with --passthrough); exits with the command's status."))
     for call_type in ROOT_CALLS:
         _add_call_subcommand(commands, call_type, per_process=False)
     for call_type in PROCESS_CALLS:
@@ -157,6 +167,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "mount":
         return run_mount(args)
+    if args.command == "exec":
+        return execview.run(args.mount, execview.command_of(args.command_line), preload=execview.PRELOAD_LIBRARY,
+                            self_pid=args.self_pid)
     return run_ctl(args)
 
 

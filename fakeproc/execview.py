@@ -20,8 +20,16 @@ from pathlib import Path
 PROG = "fakeproc exec"
 #: The daemon resolves /proc/self per caller; a command started with --self names its simulated pid here.
 SELF_VARIABLE = "FAKEPROC_SELF"
+#: Built by scripts/setup (from native/procmap_query.c) where the CLI finds it without the lab's build helper.
+PRELOAD_LIBRARY = Path(__file__).resolve().parent / "native" / "procmap_query.so"
 #: Run inside the new namespace: $0 is the mount, "$@" the command; exec keeps the command's status.
-_INNER_SCRIPT = 'mount --bind -- "$0" /proc || exit 1; exec "$@"'
+#: With --self the shell first tells the daemon that it, and so the command it becomes, and every
+#: descendant, see that simulated process as /proc/self; $$ is the pid the command will have.
+_INNER_SCRIPT = (
+    'mount --bind -- "$0" /proc || exit 1; '
+    'if [ -n "${FAKEPROC_SELF:-}" ]; then echo "self $$ $FAKEPROC_SELF" > /proc/ctl || exit 1; fi; '
+    'exec "$@"'
+)
 _PROBE_TIMEOUT = 30
 
 
@@ -30,11 +38,13 @@ class CannotRun(Exception):
 
 
 def add_exec_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--mount", default=os.environ.get("FAKEPROC_MOUNT"),
+    # SUPPRESS: a --mount given before the subcommand (fakeproc --mount MNT exec ...) must survive.
+    parser.add_argument("--mount", default=argparse.SUPPRESS,
                         help="the fakeproc mountpoint (default: $FAKEPROC_MOUNT)")
     parser.add_argument("--self", type=int, dest="self_pid", metavar="PID",
                         help="the simulated pid the command's /proc/self names")
-    parser.add_argument("command", nargs=argparse.REMAINDER, help="[--] CMD [ARGS...]")
+    parser.add_argument("command_line", nargs=argparse.REMAINDER, metavar="[--] CMD [ARGS...]",
+                        help="the command and its arguments")
 
 
 def command_of(remainder: Sequence[str]) -> list[str]:
@@ -63,7 +73,10 @@ def namespace_argv(mount: Path, command: Sequence[str]) -> list[str]:
     if unshare is None or shutil.which("mount") is None:
         raise CannotRun("needs unshare and mount from util-linux, which are not installed")
     if not os.path.ismount(mount):
-        raise CannotRun(f"{mount} is not a mountpoint: start the daemon with `fakeproc mount {mount}` first")
+        raise CannotRun(f"{mount} is not a mountpoint: start the daemon with `fakeproc mount --passthrough {mount}` first")
+    if not os.path.islink(mount / "self"):
+        # Without the host's processes and files, ps, top and free refuse to run at all.
+        raise CannotRun(f"{mount} does not pass the real /proc through: mount it with `fakeproc mount --passthrough`")
     argv = [unshare]
     if os.geteuid() != 0:
         if not _user_namespaces_work(unshare):
@@ -97,8 +110,10 @@ def run(mount: Path | str | None, command: Sequence[str], *, preload: Path | Non
         if self_pid is not None and self_pid <= 0:
             raise CannotRun(f"--self {self_pid}: a pid is a positive number")
         if preload is not None and not preload.is_file():
-            raise CannotRun(f"the PROCMAP_QUERY library {preload} is not built")
+            raise CannotRun(f"the PROCMAP_QUERY library {preload} is not built: run scripts/setup")
         argv = namespace_argv(Path(mount), command)
+        if self_pid is not None and not (Path(mount) / str(self_pid) / "ctl").exists():
+            raise CannotRun(f"--self {self_pid}: no such simulated process")
     except CannotRun as reason:
         print(f"{PROG}: {reason}", file=sys.stderr)
         return 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import itertools
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -15,6 +16,9 @@ from .mm.walk import LockMode
 from .sched import Preempter
 
 FIRST_PID = 1000
+#: The kernel's ceiling for ``kernel.pid_max`` on 64-bit: no real pid ever reaches it,
+#: so a simulated pid from here up can never name (and let ``kill`` reach) a real process.
+PID_MAX_LIMIT = 1 << 22
 
 
 class Credentials(NamedTuple):
@@ -44,6 +48,10 @@ class Process:
     alive: bool = True
     #: False for a kernel thread: no address space, so maps is empty.
     has_mm: bool = True
+    #: What /proc/<pid>/environ shows: a simulated process has no memory holding one.
+    environ: dict[str, str] = field(default_factory=dict)
+    #: CLOCK_BOOTTIME at spawn, in seconds: stat's starttime.
+    started: float = field(default_factory=lambda: time.clock_gettime(time.CLOCK_BOOTTIME))
 
     def __post_init__(self) -> None:
         self.comm = self.comm[:15]
@@ -59,17 +67,25 @@ class Process:
 class ProcessTable:
     """All simulated processes of one daemon, sharing one Preempter (the machine)."""
 
-    def __init__(self, preempter: Preempter | None = None, lock_mode: LockMode = LockMode.VMA) -> None:
+    def __init__(self, preempter: Preempter | None = None, lock_mode: LockMode = LockMode.VMA,
+                 first_pid: int = FIRST_PID) -> None:
         self.preempter = preempter if preempter is not None else Preempter()
         self.default_lock_mode = lock_mode
         self._processes: dict[int, Process] = {}
-        self._pids = itertools.count(FIRST_PID)
+        self._pids = itertools.count(first_pid)
+        #: Real callers whose /proc/self is a simulated process: real pid -> (its start time, simulated pid).
+        self._self_views: dict[int, tuple[int, int]] = {}
 
     def __iter__(self) -> Iterator[Process]:
         return iter(sorted(self._processes.values(), key=lambda process: process.pid))
 
     def __len__(self) -> int:
         return len(self._processes)
+
+    @property
+    def highest_pid(self) -> int:
+        """The largest live pid, 0 with none.  O(n)."""
+        return max(self._processes, default=0)
 
     def spawn(
         self,
@@ -110,3 +126,29 @@ class ProcessTable:
         process = self.get(pid)
         process.alive = False
         del self._processes[pid]
+
+    def claim_self(self, real_pid: int, real_start: int, pid: int) -> None:
+        """Make ``pid`` the /proc/self of real process ``real_pid`` (started at ``real_start``) and its descendants.
+
+        Claims of real processes that have since exited are dropped by
+        :meth:`self_of`'s callers passing the start time, so a reused pid never
+        inherits one.  O(1).
+        """
+        self.get(pid)
+        self._self_views[real_pid] = (real_start, pid)
+
+    def self_of(self, real_pid: int, real_start: int) -> Process | None:
+        """The live simulated process claimed for ``real_pid`` if that claim was made for this very process.  O(1)."""
+        claim = self._self_views.get(real_pid)
+        if claim is None:
+            return None
+        start, pid = claim
+        process = self._processes.get(pid)
+        if start != real_start or process is None:
+            del self._self_views[real_pid]
+            return None
+        return process
+
+    @property
+    def has_self_views(self) -> bool:
+        return bool(self._self_views)

@@ -36,3 +36,11 @@ def mount_factory(tmp_path: Path) -> Iterator[Callable[..., Mount]]:
     yield factory
     for mount in started:
         mount.stop()
+
+
+@pytest.fixture
+def proc_mount(tmp_path: Path) -> Iterator[Mount]:
+    """The demo population with the host's /proc passed through: what `fakeproc exec` needs."""
+    require_fuse()
+    with mounted(tmp_path, "--passthrough") as mount:
+        yield mount

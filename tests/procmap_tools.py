@@ -9,9 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from fakeproc.lab import cbuild
 from mountutil import REPO
 
 TIMEOUT = 60
+NATIVE = REPO / "fakeproc" / "native"
+HEADER = NATIVE / "procmap_query.h"
 
 
 @dataclass(frozen=True)
@@ -32,18 +35,15 @@ class Tools:
         return result.stdout.splitlines()
 
 
-def build_procmap_tools(out: Path) -> Tools:
-    """Compile the preload library and the test client into ``out``."""
-    native = REPO / "fakeproc" / "native"
-    tools = Tools(out / "procmap_query.so", out / "procmap_query_client")
-    subprocess.run(["gcc", "-O2", "-Wall", "-Werror", "-shared", "-fPIC", "-o", str(tools.preload),
-                    str(native / "procmap_query.c"), "-ldl"], check=True, timeout=TIMEOUT)
-    subprocess.run(["gcc", "-O2", "-Wall", "-Werror", "-I", str(native), "-o", str(tools.client),
-                    str(REPO / "tests" / "helpers" / "procmap_query_client.c")], check=True, timeout=TIMEOUT)
-    return tools
+def build_procmap_tools() -> Tools:
+    """The preload library and the test client, from the C build helper's cache."""
+    return Tools(
+        cbuild.build(NATIVE / "procmap_query.c", ["-shared", "-fPIC", "-ldl"], depends=[HEADER]),
+        cbuild.build(REPO / "tests" / "helpers" / "procmap_query_client.c", ["-I", str(NATIVE)], depends=[HEADER]),
+    )
 
 
 @pytest.fixture(scope="module")
-def procmap(tmp_path_factory: pytest.TempPathFactory) -> Tools:
-    """The tools, built once per test module."""
-    return build_procmap_tools(tmp_path_factory.mktemp("procmap"))
+def procmap() -> Tools:
+    """The tools, built once per test module (and once per source across runs)."""
+    return build_procmap_tools()

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from fakeproc import cli
 from fakeproc.calls import (
-    PROCESS_CALLS, ROOT_CALLS, Call, Clone, Kill, Mmap, Mprotect, Mremap, Munmap, Query, Spawn, Touch, check_arity,
+    PROCESS_CALLS, ROOT_CALLS, Call, Clone, Kill, Mmap, Mprotect, Mremap, Munmap, Query, SelfView, Spawn, Touch, check_arity,
 )
 from fakeproc.ctl import process_session
 from fakeproc.errors import SyscallError
@@ -120,6 +120,7 @@ STRATEGIES: dict[type[Call[Any]], st.SearchStrategy[Call[Any]]] = {
                      st.none() | st.sampled_from(list(LockMode))),
     Kill: st.builds(Kill, ULONG),
     Clone: st.builds(Clone, ULONG),
+    SelfView: st.builds(SelfView, ULONG, ULONG),
 }
 
 
@@ -182,12 +183,13 @@ def test_process_call_errors(line: str, message: str) -> None:
 
 
 @pytest.mark.parametrize("line, message", [
-    ("mmap 0 1 rw- private", "unknown command 'mmap'; commands: spawn, kill, clone"),
+    ("mmap 0 1 rw- private", "unknown command 'mmap'; commands: spawn, kill, clone, self"),
     ("spawn layout=huge", "layout 'huge' is not one of empty, demo, many"),
     ("spawn lock=rcu", "lock mode 'rcu' is not one of mmap, vma, vma-nogapcheck, nolock"),
     ("spawn a=b", "spawn: unexpected 'a=b'; usage: spawn [NAME] [layout=empty|demo|many] [lock=MODE]"),
     ("kill", "usage: kill PID"),
     ("clone 1 2", "usage: clone PID"),
+    ("self 1", "usage: self REALPID PID"),
 ])
 def test_root_call_errors(line: str, message: str) -> None:
     with pytest.raises(SyscallError) as failure:

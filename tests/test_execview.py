@@ -11,12 +11,13 @@ import pytest
 
 from fakeproc import execview
 from fakeproc.lab.daemon import Mount
+from fakeproc.process import PID_MAX_LIMIT
 from mountutil import REPO
 from procmap_tools import TIMEOUT, Tools, procmap  # noqa: F401  (procmap is a fixture)
 
 pytestmark = pytest.mark.fuse
 
-DEMO_PID = 1000
+DEMO_PID = PID_MAX_LIMIT
 
 
 def fakeproc_exec(mount: Path, *command: str, preload: Path | None = None, self_pid: int | None = None) -> subprocess.CompletedProcess[str]:
@@ -31,16 +32,17 @@ def fakeproc_exec(mount: Path, *command: str, preload: Path | None = None, self_
     return subprocess.run(argv, capture_output=True, text=True, timeout=TIMEOUT, cwd=REPO)
 
 
-def test_the_command_sees_the_mount_as_proc(demo_mount: Mount) -> None:
-    inside = fakeproc_exec(demo_mount.path, "cat", f"/proc/{DEMO_PID}/maps")
+def test_the_command_sees_the_mount_as_proc(proc_mount: Mount) -> None:
+    inside = fakeproc_exec(proc_mount.path, "cat", f"/proc/{DEMO_PID}/maps")
     assert inside.returncode == 0, inside.stderr
-    assert inside.stdout == (demo_mount.path / str(DEMO_PID) / "maps").read_text()
-    listing = fakeproc_exec(demo_mount.path, "ls", "/proc")
-    assert listing.stdout.split() == sorted(os.listdir(demo_mount.path))
+    assert inside.stdout == (proc_mount.path / str(DEMO_PID) / "maps").read_text()
+    listing = fakeproc_exec(proc_mount.path, "ls", "/proc")
+    simulated = {name for name in os.listdir(proc_mount.path) if not name.isdigit() or int(name) >= PID_MAX_LIMIT}
+    assert simulated <= set(listing.stdout.split())
 
 
-def test_the_callers_proc_is_left_alone(demo_mount: Mount) -> None:
-    assert fakeproc_exec(demo_mount.path, "true").returncode == 0
+def test_the_callers_proc_is_left_alone(proc_mount: Mount) -> None:
+    assert fakeproc_exec(proc_mount.path, "true").returncode == 0
     with open("/proc/self/mounts") as mounts:
         kinds_on_proc = [line.split()[2] for line in mounts if line.split()[1] == "/proc"]
     assert kinds_on_proc and set(kinds_on_proc) == {"proc"}
@@ -48,51 +50,51 @@ def test_the_callers_proc_is_left_alone(demo_mount: Mount) -> None:
 
 
 @pytest.mark.parametrize("script, status", [("exit 0", 0), ("exit 7", 7), ("kill -TERM $$", 128 + 15)])
-def test_the_commands_exit_status_is_kept(demo_mount: Mount, script: str, status: int) -> None:
-    assert fakeproc_exec(demo_mount.path, "sh", "-c", script).returncode == status
+def test_the_commands_exit_status_is_kept(proc_mount: Mount, script: str, status: int) -> None:
+    assert fakeproc_exec(proc_mount.path, "sh", "-c", script).returncode == status
 
 
-def test_preload_and_self_reach_the_command(demo_mount: Mount, tmp_path: Path) -> None:
+def test_preload_and_self_reach_the_command(proc_mount: Mount, tmp_path: Path) -> None:
     library = tmp_path / "library.so"
     library.write_bytes(b"")  # never loaded: the command below only prints its environment
-    shown = fakeproc_exec(demo_mount.path, "env", preload=library, self_pid=DEMO_PID)
+    shown = fakeproc_exec(proc_mount.path, "env", preload=library, self_pid=DEMO_PID)
     environment = dict(line.split("=", 1) for line in shown.stdout.splitlines() if "=" in line)
     assert environment[execview.SELF_VARIABLE] == str(DEMO_PID)
     assert environment["LD_PRELOAD"].split(":")[0] == str(library)
 
 
-def test_procmap_query_works_inside(demo_mount: Mount, procmap: Tools) -> None:
-    """Inside, /proc/self/fd is not served yet: the library must find the maps file by its inode."""
-    first_vma = (demo_mount.path / str(DEMO_PID) / "maps").read_text().split("-", 1)[0]
-    outside = procmap.run("query", str(demo_mount.path / str(DEMO_PID) / "maps"), f"0x{first_vma}")
-    inside = fakeproc_exec(demo_mount.path, str(procmap.client), "query", f"/proc/{DEMO_PID}/maps", f"0x{first_vma}",
+def test_procmap_query_works_inside(proc_mount: Mount, procmap: Tools) -> None:
+    """Inside, /proc/self/fd is the caller's real fd directory, whose links name paths outside the view."""
+    first_vma = (proc_mount.path / str(DEMO_PID) / "maps").read_text().split("-", 1)[0]
+    outside = procmap.run("query", str(proc_mount.path / str(DEMO_PID) / "maps"), f"0x{first_vma}")
+    inside = fakeproc_exec(proc_mount.path, str(procmap.client), "query", f"/proc/{DEMO_PID}/maps", f"0x{first_vma}",
                            preload=procmap.preload)
     assert inside.returncode == 0, inside.stderr
     assert inside.stdout.splitlines() == outside and f"start=0x{first_vma}" in outside[0]
 
 
-def test_without_root_a_user_namespace_is_used(demo_mount: Mount, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_root_a_user_namespace_is_used(proc_mount: Mount, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(execview.os, "geteuid", lambda: 1000)
-    argv = execview.namespace_argv(demo_mount.path, ["true"])
+    argv = execview.namespace_argv(proc_mount.path, ["true"])
     assert argv[1:3] == ["--user", "--map-root-user"]
     assert subprocess.run(argv, timeout=TIMEOUT).returncode == 0
 
 
-def test_cannot_run_says_why_in_one_line(demo_mount: Mount, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+def test_cannot_run_says_why_in_one_line(proc_mount: Mount, tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                          monkeypatch: pytest.MonkeyPatch) -> None:
     cases = [
         (lambda: execview.run(tmp_path, ["true"]), "is not a mountpoint"),
-        (lambda: execview.run(demo_mount.path, []), "no command given"),
+        (lambda: execview.run(proc_mount.path, []), "no command given"),
         (lambda: execview.run(None, ["true"]), "no mount given"),
-        (lambda: execview.run(demo_mount.path, ["true"], self_pid=0), "positive"),
-        (lambda: execview.run(demo_mount.path, ["true"], preload=tmp_path / "missing.so"), "not built"),
+        (lambda: execview.run(proc_mount.path, ["true"], self_pid=0), "positive"),
+        (lambda: execview.run(proc_mount.path, ["true"], preload=tmp_path / "missing.so"), "not built"),
     ]
     for attempt, reason in cases:
         assert attempt() == 1
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and err.startswith("fakeproc exec: ") and reason in err
     monkeypatch.setenv("PATH", str(tmp_path))
-    assert execview.run(demo_mount.path, ["true"]) == 1
+    assert execview.run(proc_mount.path, ["true"]) == 1
     assert "unshare" in capsys.readouterr().err
 
 

@@ -64,11 +64,11 @@ async def test_process_directory_lists_its_table_at_slot_offsets() -> None:
     fs = ProcFs(table)
     process = table.spawn("p", uid=OWNER.uid)
     directory = await fs.lookup(ROOT_INODE, str(process.pid).encode())
-    assert directory.st_nlink == 2
+    assert directory.st_nlink == 3
     listing = fs.listing(directory.st_ino)
     assert [(offset, name) for offset, name, _ in listing] == [
         (slot, entry.name.encode()) for slot, entry in enumerate(PROCESS_ENTRIES.entries, 1)
-    ]
+    ] + [(len(PROCESS_ENTRIES) + 1, b"task")]
     for _, name, inode in listing:
         assert (await fs.lookup(directory.st_ino, name)).st_ino == inode
     assert (await fs.lookup(directory.st_ino, b"..")).st_ino == ROOT_INODE
@@ -87,6 +87,9 @@ class NamedSource:
 
     async def write(self, data: bytes) -> int:
         raise AssertionError("read-only")
+
+    def close(self) -> None:
+        return None
 
 
 def named_entry(name: str) -> Entry[Process]:

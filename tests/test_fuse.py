@@ -40,7 +40,8 @@ def test_root_lists_ctl_and_pids(demo_mount: Mount) -> None:
     assert sorted(os.listdir(demo_mount.path)) == ["1000", "1001", "ctl"]
     assert stat.S_IMODE(os.stat(demo_mount.path / "ctl").st_mode) == 0o600
     entries = sorted(os.listdir(demo_mount.path / "1000"))
-    assert entries == ["cmdline", "comm", "ctl", "maps", "smaps", "smaps_rollup", "status"]
+    assert entries == ["cmdline", "comm", "ctl", "cwd", "environ", "exe", "maps", "root", "smaps", "smaps_rollup",
+                       "stat", "statm", "status", "task"]
 
 
 def test_inodes_are_stable(demo_mount: Mount) -> None:

@@ -23,6 +23,7 @@ from mountutil import REPO
 LAYERS: dict[str, int] = {
     "fakeproc.errors": 1,
     "fakeproc.sched": 1,
+    "fakeproc.hostproc": 1,
     "fakeproc.mm": 2,
     "fakeproc.process": 3,
     "fakeproc.population": 3,

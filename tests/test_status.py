@@ -7,6 +7,7 @@ from fakeproc.mm.syscalls import MapFlags
 from fakeproc.mm.vma import PAGE_SIZE, prot_from_text
 from fakeproc.population import demo_layout
 from fakeproc.process import Process, ProcessTable
+from fakeproc.procfs.stat import render_statm
 from fakeproc.procfs.status import render_status
 from fakeproc.sched import NeverPolicy, Preempter
 
@@ -76,3 +77,34 @@ def test_memory_lines_follow_the_kernels_order() -> None:
     rendered = [name for name in fields(spawn()) if name in TASK_MEM_ORDER]
     assert rendered == [name for name in TASK_MEM_ORDER if name in rendered]
     assert {"VmPeak", "VmSize", "VmHWM", "VmRSS"} <= set(rendered)
+
+
+#: What procps (readproc's status parser, top, pmap) and psutil read from status.
+PARSED_FIELDS = {"Name", "State", "Tgid", "Pid", "PPid", "TracerPid", "Uid", "Gid", "Groups", "NSpid", "NStgid",
+                 "VmSize", "VmLck", "VmRSS", "RssAnon", "RssFile", "RssShmem", "VmData", "VmStk", "VmExe",
+                 "VmLib", "VmSwap", "Threads", "SigQ", "SigPnd", "ShdPnd", "SigBlk", "SigIgn", "SigCgt",
+                 "Cpus_allowed_list", "voluntary_ctxt_switches", "nonvoluntary_ctxt_switches"}
+
+
+def test_fields_are_the_hosts_in_the_hosts_order() -> None:
+    """Every line is one this kernel prints for a real process, in the same order; the parsed ones are all there."""
+    process = spawn()
+    demo_layout(process)
+    with open("/proc/self/status") as real:
+        host = [line.split(":", 1)[0] for line in real]
+    ours = list(fields(process))
+    assert PARSED_FIELDS <= set(ours)
+    assert set(ours) <= set(host), set(ours) - set(host)
+    assert ours == [name for name in host if name in ours]
+
+
+async def test_memory_lines_add_up_with_statm() -> None:
+    process = spawn()
+    demo_layout(process)
+    await syscalls.mmap(process.mm, 0, 4 * P, RW, PRIVATE_ANON | MapFlags.POPULATE)
+    status = {name: int(value.split()[0]) for name, value in fields(process).items() if value.endswith(" kB")}
+    assert status["VmRSS"] == status["RssAnon"] + status["RssFile"] + status["RssShmem"] >= 16
+    size, resident, shared, text, _, data, _ = (int(pages) * 4 for pages in render_statm(process).split())
+    assert (size, resident, shared, text) == (status["VmSize"], status["VmRSS"], status["RssFile"] + status["RssShmem"],
+                                              status["VmExe"])
+    assert data == status["VmData"] + status["VmStk"]

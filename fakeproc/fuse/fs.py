@@ -26,8 +26,10 @@ from ..errors import SyscallError
 from ..process import FIRST_PID, Credentials, Process, ProcessTable
 from ..procfs.maps import MapsIterator
 from ..procfs.smaps import SmapsIterator, SmapsRollupIterator
+from ..procfs.stat import executable_path, render_environ, render_stat, render_statm
 from ..procfs.status import render_cmdline, render_comm, render_status
 from ..seqfile import PageObserver, SeqFile, SeqIterator
+from .passthrough import RealProcTree, check_caller, self_link
 from .reader_stats import ReaderStats
 
 log = logging.getLogger("fakeproc.fs")
@@ -36,6 +38,8 @@ log = logging.getLogger("fakeproc.fs")
 _PID_NAME = re.compile(r"[1-9][0-9]*")
 
 ROOT_INODE = pyfuse3.ROOT_INODE
+#: Directory handles of snapshots start here; other directories' handles are their inodes, all below it.
+_SNAPSHOT_HANDLES = 1 << 62
 
 
 class OpenFile(Protocol):
@@ -47,6 +51,8 @@ class OpenFile(Protocol):
 
     async def write(self, data: bytes) -> int: ...
 
+    def close(self) -> None: ...
+
 
 class ReadOnlySource:
     """Base of the files that, like their /proc originals, accept no write."""
@@ -55,6 +61,9 @@ class ReadOnlySource:
 
     async def write(self, data: bytes) -> int:
         raise SyscallError(errno.EINVAL, "this file cannot be written")
+
+    def close(self) -> None:
+        return None
 
 
 class SeqSource(ReadOnlySource):
@@ -96,6 +105,9 @@ class ControlSource:
     async def write(self, data: bytes) -> int:
         return await self.session.write(data)
 
+    def close(self) -> None:
+        return None
+
 
 Owner = TypeVar("Owner")
 
@@ -114,13 +126,22 @@ class Entry(Generic[Owner]):
 
     ``ptrace_read``: like the kernel's ``proc_mem_open``, only the process's
     owner and root may open it, whatever its mode says (maps, smaps,
-    smaps_rollup show addresses that defeat ASLR).
+    smaps_rollup and environ show what defeats ASLR or holds secrets).  A
+    symbolic link has ``link`` instead of ``open``: its target for the owner
+    and the calling request (``/proc/self`` depends on who asks).
     """
 
     name: str
     mode: int
-    open: Callable[[Owner, Opener], OpenFile]
+    name: str
+    mode: int
+    open: Callable[[Owner, Opener], OpenFile] | None = None
     ptrace_read: bool = False
+    link: Callable[[Owner, pyfuse3.RequestContext], str] | None = None
+
+    @property
+    def file_type(self) -> int:
+        return stat.S_IFLNK if self.link is not None else stat.S_IFREG
 
 
 class EntryTable(Generic[Owner]):
@@ -158,29 +179,62 @@ def _paged(iterator: Callable[[Process, PageObserver], SeqIterator[Any]]) -> Cal
     return lambda process, opener: SeqSource(SeqFile(iterator(process, opener.stats.page_counter(process))))
 
 
-ROOT_ENTRIES: EntryTable[ProcessTable] = EntryTable(
-    (Entry("ctl", 0o600, lambda table, opener: ControlSource(root_session(table, opener.caller))),)
+def _exe(process: Process, _: pyfuse3.RequestContext) -> str:
+    path = executable_path(process)
+    if path is None:
+        # The kernel's answer for a task without an executable (a kernel thread).
+        raise pyfuse3.FUSEError(errno.ENOENT)
+    return path
+
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _stat(process: Process) -> bytes:
+    return render_stat(process, int(process.started * _CLOCK_TICKS))
+
+
+_ROOT_CTL = Entry("ctl", 0o600, lambda table, opener: ControlSource(root_session(table, opener.caller)))
+ROOT_ENTRIES: EntryTable[ProcessTable] = EntryTable((_ROOT_CTL,))
+#: The root of a mount that passes the real /proc through: /proc/self and thread-self answer per caller.
+PASSTHROUGH_ROOT_ENTRIES: EntryTable[ProcessTable] = EntryTable(
+    (
+        _ROOT_CTL,
+        Entry("self", 0o777, link=lambda table, ctx: self_link(table, ctx, thread=False)),
+        Entry("thread-self", 0o777, link=lambda table, ctx: self_link(table, ctx, thread=True)),
+    )
 )
+#: A process's files; its only thread's task/<tid>/ directory has the same ones.
 PROCESS_ENTRIES: EntryTable[Process] = EntryTable(
     (
         Entry("cmdline", 0o444, _text(render_cmdline)),
         Entry("comm", 0o444, _text(render_comm)),
         Entry("ctl", 0o600, lambda process, _: ControlSource(process_session(process))),
+        # A simulated process runs nowhere in particular: the machine's root is its root and working directory.
+        Entry("cwd", 0o777, link=lambda process, _: "/"),
+        Entry("environ", 0o400, _text(lambda process: render_environ(process.environ)), ptrace_read=True),
+        Entry("exe", 0o777, link=_exe),
         Entry("maps", 0o444, _paged(lambda process, observer: MapsIterator(process, observer=observer)), ptrace_read=True),
+        Entry("root", 0o777, link=lambda process, _: "/"),
         Entry("smaps", 0o444, _paged(lambda process, observer: SmapsIterator(process, observer=observer)), ptrace_read=True),
         Entry("smaps_rollup", 0o444, lambda process, _: SeqSource(SeqFile(SmapsRollupIterator(process))), ptrace_read=True),
+        Entry("stat", 0o444, _text(_stat)),
+        Entry("statm", 0o444, _text(render_statm)),
         Entry("status", 0o444, _text(render_status)),
     )
 )
+NO_ENTRIES: EntryTable[Any] = EntryTable(())
 # The root lists its entries at offsets 1..n and each process at its pid.
-assert len(ROOT_ENTRIES) < FIRST_PID
+assert len(PASSTHROUGH_ROOT_ENTRIES) < FIRST_PID
 
 
 class InodeScheme:
     """``inode = block * stride + slot + 1``, without a cap on any table.
 
-    Block 0 is the root directory and block ``pid`` that process's directory;
-    slot 0 is the directory itself and slot ``n`` its n-th entry.  The stride
+    Block 0 is the root directory; process ``pid`` has three blocks from
+    ``pid * BLOCKS_PER_PROCESS``: its directory, its ``task`` directory and
+    ``task/<pid>``.  Slot 0 is the directory itself and slot ``n`` its n-th
+    entry.  The stride
     is one more than the longest table, so every (block, slot) has its own
     inode, a process's inodes hold for as long as it lives, and pids are never
     reused, so no inode ever names another file.  The root is inode 1, as FUSE
@@ -188,6 +242,8 @@ class InodeScheme:
     """
 
     ROOT_BLOCK = 0
+    BLOCKS_PER_PROCESS = 3
+    PROCESS, TASKS, THREAD = range(BLOCKS_PER_PROCESS)
 
     def __init__(self, *tables: EntryTable[Any]) -> None:
         self.stride = 1 + max(len(table) for table in tables)
@@ -201,20 +257,27 @@ class InodeScheme:
         """(block, slot) of an inode.  O(1)."""
         return divmod(inode - 1, self.stride)
 
+    @classmethod
+    def process_block(cls, pid: int, kind: int = 0) -> int:
+        """The block of process ``pid``'s directory of ``kind`` (PROCESS, TASKS or THREAD).  O(1)."""
+        return pid * cls.BLOCKS_PER_PROCESS + kind
+
 
 class Directory(Generic[Owner]):
-    """A directory: whose it is, its entry table, and its subdirectories (none but the root's)."""
+    """A directory: whose it is, its entry table, its parent, and its subdirectories (none by default)."""
 
-    def __init__(self, block: int, owner: Owner, uid: int, gid: int, entries: EntryTable[Owner]) -> None:
+    def __init__(self, block: int, owner: Owner, uid: int, gid: int, entries: EntryTable[Owner],
+                 parent: int = InodeScheme.ROOT_BLOCK) -> None:
         self.block = block
         self.owner = owner
         self.uid = uid
         self.gid = gid
         self.entries = entries
+        self.parent = parent
 
     def link_count(self) -> int:
         """``.``, the parent's link to it, and each subdirectory's ``..``."""
-        return 2
+        return 2 + sum(1 for _ in self.subdirectories())
 
     def permits(self, ctx: pyfuse3.RequestContext, entry: Entry[Owner] | None, wanted: int) -> bool:
         """access(2)'s answer for ``wanted`` (``R_OK|W_OK|X_OK`` bits) on ``entry``, or on the directory if None.
@@ -237,7 +300,7 @@ class Directory(Generic[Owner]):
 
     def subdirectory(self, name: str) -> int | None:
         """The block of the subdirectory called ``name``."""
-        return None
+        return next((block for _, child, block in self.subdirectories() if child == name), None)
 
     def subdirectories(self) -> Iterable[tuple[int, str, int]]:
         """(readdir offset, name, block) of each subdirectory, after the entries' offsets."""
@@ -252,11 +315,26 @@ class RootDirectory(Directory[ProcessTable]):
 
     def subdirectory(self, name: str) -> int | None:
         if _PID_NAME.fullmatch(name) and self.owner.find(int(name)) is not None:
-            return int(name)
+            return InodeScheme.process_block(int(name))
         return None
 
     def subdirectories(self) -> Iterable[tuple[int, str, int]]:
-        return ((process.pid, str(process.pid), process.pid) for process in self.owner)
+        return ((process.pid, str(process.pid), InodeScheme.process_block(process.pid)) for process in self.owner)
+
+
+class ProcessDirectory(Directory[Process]):
+    """``<pid>/``: the process's files, then ``task``."""
+
+    def subdirectories(self) -> Iterable[tuple[int, str, int]]:
+        return ((len(self.entries) + 1, "task", InodeScheme.process_block(self.owner.pid, InodeScheme.TASKS)),)
+
+
+class TasksDirectory(Directory[Process]):
+    """``<pid>/task/``: one directory per thread; a simulated process has one, whose tid is its pid."""
+
+    def subdirectories(self) -> Iterable[tuple[int, str, int]]:
+        pid = self.owner.pid
+        return ((1, str(pid), InodeScheme.process_block(pid, InodeScheme.THREAD)),)
 
 
 Method = TypeVar("Method", bound=Callable[..., Awaitable[Any]])
@@ -287,33 +365,45 @@ def fuse_errors(method: Method) -> Method:
 
 
 class ProcFs(pyfuse3.Operations):
-    """A fake /proc over a ProcessTable."""
+    """A fake /proc over a ProcessTable; with ``passthrough``, the host's /proc around it."""
 
     supports_dot_lookup = True
     enable_writeback_cache = False
 
-    def __init__(self, table: ProcessTable, debug: bool = False, process_entries: EntryTable[Process] = PROCESS_ENTRIES) -> None:
+    def __init__(self, table: ProcessTable, debug: bool = False, process_entries: EntryTable[Process] = PROCESS_ENTRIES,
+                 passthrough: bool = False) -> None:
         super().__init__()
         self.table = table
         self.debug = debug
         self.process_entries = process_entries
-        self.inodes = InodeScheme(ROOT_ENTRIES, process_entries)
+        root_entries = PASSTHROUGH_ROOT_ENTRIES if passthrough else ROOT_ENTRIES
+        self.inodes = InodeScheme(root_entries, process_entries)
         assert self.inodes.inode(InodeScheme.ROOT_BLOCK) == ROOT_INODE
+        self.real = RealProcTree(table) if passthrough else None
         self.reader_stats = ReaderStats()
         self._files: dict[int, OpenFile] = {}
         self._handles = itertools.count(1)
+        #: Snapshots of directories that hold real entries, by handle: (name, simulated inode or real path).
+        self._listings: dict[int, list[tuple[str, int | str]]] = {}
         daemon = Credentials.of_daemon()
-        self._root = RootDirectory(InodeScheme.ROOT_BLOCK, table, daemon.uid, daemon.gid, ROOT_ENTRIES)
+        self._root = RootDirectory(InodeScheme.ROOT_BLOCK, table, daemon.uid, daemon.gid, root_entries)
 
     # -- inodes -----------------------------------------------------------
 
     def _directory(self, block: int) -> Directory[Any]:
         if block == InodeScheme.ROOT_BLOCK:
             return self._root
-        process = self.table.find(block)
+        pid, kind = divmod(block, InodeScheme.BLOCKS_PER_PROCESS)
+        process = self.table.find(pid)
         if process is None:
             raise pyfuse3.FUSEError(errno.ENOENT)
-        return Directory(block, process, process.uid, process.gid, self.process_entries)
+        if kind == InodeScheme.PROCESS:
+            return ProcessDirectory(block, process, process.uid, process.gid, self.process_entries)
+        if kind == InodeScheme.TASKS:
+            return TasksDirectory(block, process, process.uid, process.gid, NO_ENTRIES,
+                                  parent=InodeScheme.process_block(pid))
+        return Directory(block, process, process.uid, process.gid, self.process_entries,
+                         parent=InodeScheme.process_block(pid, InodeScheme.TASKS))
 
     def _resolve(self, inode: int) -> tuple[Directory[Any], Entry[Any] | None]:
         """Map an inode to its directory and, for a file, the file's entry (ENOENT if gone).  O(1)."""
@@ -334,23 +424,49 @@ class ProcFs(pyfuse3.Operations):
             attrs.st_mode = stat.S_IFDIR | 0o555
             attrs.st_nlink = directory.link_count()
         else:
-            attrs.st_mode = stat.S_IFREG | entry.mode
+            attrs.st_mode = entry.file_type | entry.mode
             attrs.st_nlink = 1
         return attrs
 
+    def _real(self, inode: int, ctx: pyfuse3.RequestContext | None) -> RealProcTree | None:
+        """The passthrough tree if ``inode`` is one of its real files (checking the caller may read it)."""
+        if self.real is None or not self.real.owns(inode):
+            return None
+        if ctx is not None:
+            check_caller(ctx)
+        return self.real
+
     @fuse_errors
     async def getattr(self, inode: int, ctx: pyfuse3.RequestContext | None = None) -> pyfuse3.EntryAttributes:
+        real = self._real(inode, ctx)
+        if real is not None:
+            return real.attributes(inode, real.path(inode))
         return self._attributes(inode)
+
+    def forget(self, inode_list: Sequence[tuple[int, int]]) -> None:  # type: ignore[override]
+        if self.real is not None:
+            for inode, lookups in inode_list:
+                if self.real.owns(inode):
+                    self.real.forget(inode, lookups)
 
     @fuse_errors
     async def lookup(self, parent_inode: int, name: bytes, ctx: pyfuse3.RequestContext | None = None) -> pyfuse3.EntryAttributes:
         text = name.decode(errors="replace")
         if self.debug:
             log.debug("lookup parent=%d name=%r", parent_inode, text)
+        if text == ".":
+            return await self.getattr(parent_inode, ctx)
+        real = self._real(parent_inode, ctx)
+        if real is not None:
+            return real.lookup(parent_inode, text)
         child = self._child(parent_inode, text)
-        if child is None:
-            raise pyfuse3.FUSEError(errno.ENOENT)
-        return self._attributes(child)
+        if child is not None:
+            return self._attributes(child)
+        if self.real is not None and parent_inode == ROOT_INODE:
+            if ctx is not None:
+                check_caller(ctx)
+            return self.real.lookup(None, text)
+        raise pyfuse3.FUSEError(errno.ENOENT)
 
     def _child(self, parent_inode: int, text: str) -> int | None:
         """The inode called ``text`` in a directory, or None; ENOTDIR if the parent is a file.  O(1)."""
@@ -360,7 +476,7 @@ class ProcFs(pyfuse3.Operations):
         if entry is not None:
             raise pyfuse3.FUSEError(errno.ENOTDIR)
         if text == "..":
-            return ROOT_INODE
+            return self.inodes.inode(directory.parent)
         slot = directory.entries.slot(text)
         if slot is not None:
             return self.inodes.inode(directory.block, slot)
@@ -371,10 +487,25 @@ class ProcFs(pyfuse3.Operations):
 
     @fuse_errors
     async def opendir(self, inode: int, ctx: pyfuse3.RequestContext) -> int:
+        real = self._real(inode, ctx)
+        if real is not None:
+            return self._snapshot([(name, real.child_path(inode, name)) for name in real.names(inode)])
         _, entry = self._resolve(inode)
         if entry is not None:
             raise pyfuse3.FUSEError(errno.ENOTDIR)
+        if self.real is not None and inode == ROOT_INODE:
+            check_caller(ctx)
+            simulated: list[tuple[str, int | str]] = [(name.decode(), child) for _, name, child in self.listing(inode)]
+            taken = {name for name, _ in simulated}
+            return self._snapshot(simulated + [(name, self.real.child_path(None, name))
+                                               for name in self.real.names(None) if name not in taken])
         return inode
+
+    def _snapshot(self, listing: list[tuple[str, int | str]]) -> int:
+        """A handle on a listing taken at opendir: readdir offsets are its indices, stable while it is open."""
+        handle = _SNAPSHOT_HANDLES + next(self._handles)
+        self._listings[handle] = listing
+        return handle
 
     def listing(self, inode: int) -> list[tuple[int, bytes, int]]:
         """(readdir offset, name, inode) of everything in a directory, in offset order.
@@ -391,6 +522,10 @@ class ProcFs(pyfuse3.Operations):
     async def readdir(self, inode: int, start_id: int, token: pyfuse3.ReaddirToken) -> None:
         if self.debug:
             log.debug("readdir inode=%d from=%d", inode, start_id)
+        snapshot = self._listings.get(inode)
+        if snapshot is not None:
+            self._readdir_snapshot(snapshot, start_id, token)
+            return
         for offset, name, child in self.listing(inode):
             if offset <= start_id:
                 continue
@@ -401,8 +536,25 @@ class ProcFs(pyfuse3.Operations):
             if not pyfuse3.readdir_reply(token, name, attributes, offset):
                 break
 
+    def _readdir_snapshot(self, snapshot: list[tuple[str, int | str]], start_id: int, token: pyfuse3.ReaddirToken) -> None:
+        """Reply from ``start_id`` on; a real entry counts as a lookup only once the kernel has taken it."""
+        assert self.real is not None
+        for offset, (name, child) in enumerate(snapshot[start_id:], start_id + 1):
+            try:
+                if isinstance(child, int):
+                    attributes = self._attributes(child)
+                else:
+                    attributes = self.real.attributes(0, child)
+                    attributes.st_ino = self.real.acquire(child)
+            except pyfuse3.FUSEError:
+                continue  # gone since the snapshot: a process that exited
+            if not pyfuse3.readdir_reply(token, name.encode(), attributes, offset):
+                if not isinstance(child, int):
+                    self.real.forget(attributes.st_ino, 1)
+                break
+
     async def releasedir(self, fh: int) -> None:
-        return None
+        self._listings.pop(fh, None)
 
     # -- files ------------------------------------------------------------
 
@@ -410,12 +562,19 @@ class ProcFs(pyfuse3.Operations):
     async def open(self, inode: int, flags: int, ctx: pyfuse3.RequestContext) -> pyfuse3.FileInfo:
         access = flags & os.O_ACCMODE
         wanted = (os.R_OK if access != os.O_WRONLY else 0) | (os.W_OK if access != os.O_RDONLY else 0)
+        real = self._real(inode, ctx)
+        if real is not None:
+            return self._opened(real.open(inode, flags), inode, flags)
         directory, entry = self._resolve(inode)
         if entry is None:
             raise pyfuse3.FUSEError(errno.EISDIR)
+        if entry.open is None:
+            raise pyfuse3.FUSEError(errno.ELOOP)
         if not directory.permits(ctx, entry, wanted) or entry.ptrace_read and not directory.may_ptrace(ctx):
             raise pyfuse3.FUSEError(errno.EACCES)
-        source = entry.open(directory.owner, Opener(Credentials(ctx.uid, ctx.gid), self.reader_stats))
+        return self._opened(entry.open(directory.owner, Opener(Credentials(ctx.uid, ctx.gid), self.reader_stats)), inode, flags)
+
+    def _opened(self, source: OpenFile, inode: int, flags: int) -> pyfuse3.FileInfo:
         handle = next(self._handles)
         self._files[handle] = source
         if self.debug:
@@ -425,8 +584,21 @@ class ProcFs(pyfuse3.Operations):
     @fuse_errors
     async def access(self, inode: int, mode: int, ctx: pyfuse3.RequestContext) -> bool:
         """Mode bits only, as the kernel's access(2): maps answers R_OK to anyone though only its owner may open it."""
+        if self._real(inode, ctx) is not None:
+            # The passed-through /proc is read-only; what may be read is decided when it is opened.
+            return not mode & os.W_OK
         directory, entry = self._resolve(inode)
         return directory.permits(ctx, entry, mode)
+
+    @fuse_errors
+    async def readlink(self, inode: int, ctx: pyfuse3.RequestContext) -> bytes:
+        real = self._real(inode, ctx)
+        if real is not None:
+            return real.readlink(inode)
+        directory, entry = self._resolve(inode)
+        if entry is None or entry.link is None:
+            raise pyfuse3.FUSEError(errno.EINVAL)
+        return os.fsencode(entry.link(directory.owner, ctx))
 
     @fuse_errors
     async def read(self, fh: int, off: int, size: int) -> bytes:
@@ -443,7 +615,9 @@ class ProcFs(pyfuse3.Operations):
         return written
 
     async def release(self, fh: int) -> None:
-        self._files.pop(fh, None)
+        source = self._files.pop(fh, None)
+        if source is not None:
+            source.close()
 
     async def flush(self, fh: int) -> None:
         return None
@@ -451,6 +625,8 @@ class ProcFs(pyfuse3.Operations):
     @fuse_errors
     async def setattr(self, inode: int, attr: pyfuse3.EntryAttributes, fields: pyfuse3.SetattrFields, fh: int | None, ctx: pyfuse3.RequestContext) -> pyfuse3.EntryAttributes:
         """Change nothing, but refuse as /proc does: chmod always, chown and times unless owner or root, truncate without write permission."""
+        if self._real(inode, ctx) is not None:
+            raise pyfuse3.FUSEError(errno.EROFS)
         directory, entry = self._resolve(inode)
         owner_or_root = ctx.uid in (0, directory.uid)
         if fields.update_mode:

@@ -74,8 +74,9 @@ async def serve(
     debug: bool = False,
     allow_other: bool = False,
     stats_file: Path | None = None,
+    passthrough: bool = False,
 ) -> None:
-    fs = ProcFs(table, debug)
+    fs = ProcFs(table, debug, passthrough=passthrough)
     # Signals are taken over before mounting and kept until unmounted, so a
     # second SIGTERM during shutdown cannot kill the daemon and strand a dead mount.
     with trio.open_signal_receiver(*TERMINATING_SIGNALS) as signals:

@@ -5,8 +5,8 @@ source bytes, the compiler and the flags) and keeps its source's stem as its
 name, so its comm is what the tests expect; an edited source or a different
 flag gets its own folder, and parallel builders of the same binary agree on
 its path.  Each compiles to a private temporary name and renames it into
-place, so nobody ever runs a half-written binary.  Only the source file
-is hashed: the helpers are single files that include system headers only.
+place, so nobody ever runs a half-written binary.  The source file is
+hashed, and so is each local header it includes, named as a dependency.
 
 This module imports nothing outside the standard library because
 ``scripts/race.sh`` runs it with whatever ``python3`` is on PATH, venv or not:
@@ -50,17 +50,19 @@ def compiler() -> list[str]:
     return [found, *command[1:]]
 
 
-def build(source: str | os.PathLike[str], extra_flags: Sequence[str] = (), cache_dir: str | os.PathLike[str] | None = None) -> Path:
+def build(source: str | os.PathLike[str], extra_flags: Sequence[str] = (), cache_dir: str | os.PathLike[str] | None = None,
+          depends: Sequence[str | os.PathLike[str]] = ()) -> Path:
     """The path of ``source`` compiled with BASE_FLAGS plus ``extra_flags``, compiling only on a cache miss.
 
-    O(size of source) to hash on a hit.  Raises BuildError with the
-    compiler's messages when compiling fails.
+    ``depends`` are the local headers ``source`` includes: an edit to one
+    is a new binary too.  O(size of the files) to hash on a hit.  Raises
+    BuildError with the compiler's messages when compiling fails.
     """
     source = Path(source)
     command = compiler()
     flags = [*BASE_FLAGS, *extra_flags]
     key = hashlib.sha256()
-    for part in (source.read_bytes(), *command, *flags):
+    for part in (source.read_bytes(), *(Path(header).read_bytes() for header in depends), *command, *flags):
         key.update(part if isinstance(part, bytes) else part.encode())
         key.update(b"\0")
     directory = (Path(cache_dir) if cache_dir is not None else default_cache_dir()) / key.hexdigest()[:16]
@@ -87,9 +89,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("source", type=Path)
     parser.add_argument("flags", nargs="*", help="extra compiler flags, after --")
     parser.add_argument("--cache-dir", type=Path, help=f"where binaries are kept (default {default_cache_dir()})")
+    parser.add_argument("--depends", type=Path, action="append", default=[], metavar="HEADER",
+                        help="a local header the source includes (repeatable)")
     args = parser.parse_args(argv)
     try:
-        print(build(args.source, args.flags, args.cache_dir))
+        print(build(args.source, args.flags, args.cache_dir, args.depends))
     except (BuildError, OSError) as error:
         print(f"cbuild: {error}", file=sys.stderr)
         return 1

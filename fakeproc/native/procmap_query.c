@@ -171,8 +171,15 @@ static int ask_ctl(const char *maps_path, const struct procmap_query *query, cha
     length += snprintf(command + length, sizeof command - length, "\n");
 
     int fd = open(ctl, O_RDWR | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT) {
+        /* A directory without a ctl is a real process passed through: FUSE cannot carry the ioctl,
+         * so answer as a kernel without PROCMAP_QUERY would and let the caller parse the text. */
+        struct stat directory_info;
+        ctl[directory] = '\0';
+        return stat(ctl, &directory_info) == 0 ? ENOTTY : ESRCH;
+    }
     if (fd < 0)
-        return errno == ENOENT ? ESRCH : errno;
+        return errno;
     int error = 0;
     ssize_t written;
     do

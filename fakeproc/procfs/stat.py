@@ -9,14 +9,15 @@ the binary's text is the lowest executable file-backed VMA.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from dataclasses import dataclass
 
 from ..mm.mm import MemoryManager
-from ..mm.vma import PAGE_SHIFT, VmFlags
+from ..mm.vma import PAGE_SHIFT, PAGE_SIZE, Vma, VmFlags
 from ..process import Process
 from .maps import encode
+from .smaps import MemoryUsage, vma_usage
 
 #: ``PF_KTHREAD``: procps and psutil tell kernel threads from processes by this bit.
 PF_KTHREAD = 0x00200000
@@ -27,7 +28,6 @@ RLIM_INFINITY = (1 << 64) - 1
 SIGCHLD = 17
 #: Priority the kernel reports for SCHED_OTHER at nice 0 (``task_prio``).
 DEFAULT_PRIORITY = 20
-_ALL_ADDRESSES = (0, 1 << 64)
 
 
 @dataclass(frozen=True)
@@ -35,21 +35,34 @@ class VmCounters:
     """The mm's page counters the kernel keeps at mmap time, recomputed from the VMAs.
 
     ``total``, ``data``, ``stack`` and ``exec`` are ``total_vm``, ``data_vm``,
-    ``stack_vm`` and ``exec_vm`` in pages (``vm_stat_account``); ``resident``
-    and ``shared`` are the rss counters, shared being the file and shmem pages.
+    ``stack_vm`` and ``exec_vm`` in pages (``vm_stat_account``); the resident
+    pages are split as smaps splits them into the rss counters
+    ``MM_ANONPAGES``, ``MM_FILEPAGES`` and ``MM_SHMEMPAGES``, so status,
+    statm, stat and smaps always add up to the same figures.
     """
 
     total: int = 0
     data: int = 0
     stack: int = 0
     exec: int = 0
-    resident: int = 0
-    shared: int = 0
+    anonymous: int = 0
+    file: int = 0
+    shmem: int = 0
+
+    @property
+    def resident(self) -> int:
+        return self.anonymous + self.file + self.shmem
+
+    @property
+    def shared(self) -> int:
+        """statm's shared: file and shmem pages."""
+        return self.file + self.shmem
 
     @classmethod
     def of(cls, mm: MemoryManager) -> VmCounters:
         """Counters of ``mm`` outside any transaction.  O(n log n) for n VMAs."""
-        total = data = stack = executable = shared = 0
+        total = data = stack = executable = 0
+        usage = MemoryUsage()
         for start, end, vma in mm.tree:
             pages = (end - start) >> PAGE_SHIFT
             total += pages
@@ -61,9 +74,20 @@ class VmCounters:
                 executable += pages
             elif flags & (VmFlags.WRITE | VmFlags.SHARED) == VmFlags.WRITE:
                 data += pages
-            if vma.file is not None:
-                shared += mm.resident_pages(start, end)
-        return cls(total, data, stack, executable, mm.resident_pages(*_ALL_ADDRESSES), shared)
+            usage.add(vma_usage(mm, vma))
+        return cls(total, data, stack, executable, usage.anonymous >> PAGE_SHIFT, usage.file >> PAGE_SHIFT,
+                   usage.shmem >> PAGE_SHIFT)
+
+
+def _text_vma(vmas: Sequence[Vma]) -> Vma | None:
+    """The binary's text as the ELF loader leaves it: the lowest executable file-backed VMA."""
+    return next((vma for vma in vmas if vma.flags & VmFlags.EXEC and vma.file is not None), None)
+
+
+def executable_path(process: Process) -> str | None:
+    """What /proc/<pid>/exe names: the file of the binary's text; None without one (a kernel thread).  O(n)."""
+    text = _text_vma(process.mm.vmas()) if process.has_mm else None
+    return text.file.path if text is not None and text.file is not None else None
 
 
 @dataclass(frozen=True)
@@ -75,22 +99,26 @@ class ImageLayout:
     start_data: int = 0
     end_data: int = 0
     start_brk: int = 0
+    #: Where argc lies: in the top page of the stack (pmap names the VMA holding it ``[ stack ]``).
+    start_stack: int = 0
 
     @classmethod
     def of(cls, mm: MemoryManager) -> ImageLayout:
         """Text is the lowest executable file-backed VMA; data the first writable VMA of that file after it.  O(n)."""
         vmas = mm.vmas()
-        text = next((vma for vma in vmas if vma.flags & VmFlags.EXEC and vma.file is not None), None)
+        text = _text_vma(vmas)
         heap = next((vma for vma in vmas if vma.name == "[heap]"), None)
         start_brk = heap.start if heap is not None else 0
+        stack = next((vma for vma in vmas if vma.name == "[stack]"), None)
+        start_stack = stack.end - PAGE_SIZE if stack is not None else 0
         if text is None:
-            return cls(start_brk=start_brk)
+            return cls(start_brk=start_brk, start_stack=start_stack)
         data = next(
             (vma for vma in vmas if vma.start >= text.end and vma.file == text.file and vma.flags & VmFlags.WRITE),
             None,
         )
         start_data, end_data = (data.start, data.end) if data is not None else (0, 0)
-        return cls(text.start, text.end, start_data, end_data, start_brk)
+        return cls(text.start, text.end, start_data, end_data, start_brk, start_stack)
 
 
 def render_stat(process: Process, starttime: int = 0) -> bytes:
@@ -125,7 +153,7 @@ def render_stat(process: Process, starttime: int = 0) -> bytes:
         RLIM_INFINITY,
         image.start_code,
         image.end_code,
-        0,  # startstack: the simulation keeps no argv on a stack
+        image.start_stack,
         0, 0,  # kstkesp kstkeip: the kernel shows 0 for a task that is not dumping core
         0, 0, 0, 0,  # signal blocked sigignore sigcatch
         0,  # wchan: the kernel no longer reveals it
