@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import os
 import signal
@@ -15,10 +16,11 @@ import trio
 
 from .calls import PROCESS_CALLS, ROOT_CALLS, Call
 from .client import CtlRejected, ctl_path, round_trip
+from .errors import SyscallError
 from .mm.walk import LockMode
 from .mounts import clear_stale_mount
 from .population import LAYOUTS, clone_real_process
-from .process import ProcessTable
+from .process import DEFAULT_MAX_PROCESSES, ProcessTable
 from .sched import Preempter, parse_policy
 from .workloads import WORKLOAD_FORMS, parse_workload
 
@@ -53,12 +55,21 @@ def add_mount_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ready-file", type=Path, help="write this file once the mount is usable")
     parser.add_argument("--stats-file", type=Path,
                         help="at exit, write workload and reader statistics (JSON) to this file")
+    parser.add_argument("--max-processes", type=_argument(parse_max_processes), default=DEFAULT_MAX_PROCESSES,
+                        metavar="N", help=f"live simulated processes at most; spawn and clone past it fail with "
+                                          f"EAGAIN (default {DEFAULT_MAX_PROCESSES})")
     parser.add_argument("--allow-other", action="store_true", help="let other users access the mount")
     parser.add_argument("--debug", action="store_true", help="log every request")
 
 
+def parse_max_processes(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"{text!r} is not a positive number of processes")
+    return int(text)
+
+
 def build_table(args: argparse.Namespace) -> ProcessTable:
-    table = ProcessTable(Preempter(args.preempt), args.lock_mode)
+    table = ProcessTable(Preempter(args.preempt), args.lock_mode, args.max_processes)
     if args.population == "demo":
         LAYOUTS["demo"](table.spawn("bash"))
         LAYOUTS["many"](table.spawn("many-vmas"))
@@ -79,8 +90,12 @@ def run_mount(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, format="%(name)s: %(message)s")
     try:
         table = build_table(args)
+        if len(table) + len(args.workload) > table.max_processes:
+            raise SyscallError(errno.EAGAIN, f"{len(table) + len(args.workload)} processes to start")
     except OSError as error:
-        print(f"{PROG}: {error.strerror}", file=sys.stderr)
+        too_many = isinstance(error, SyscallError) and error.errno == errno.EAGAIN
+        hint = f"--max-processes {args.max_processes} is too low: " if too_many else ""
+        print(f"{PROG}: {hint}{error.strerror}", file=sys.stderr)
         return 1
     try:
         trio.run(serve, mountpoint, table, args.workload, args.ready_file, args.debug, args.allow_other, args.stats_file)

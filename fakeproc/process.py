@@ -7,12 +7,16 @@ import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from sortedcontainers import SortedDict
+
 from .errors import SyscallError
 from .mm.mm import MemoryManager
 from .mm.walk import LockMode
 from .sched import Preempter
 
 FIRST_PID = 1000
+#: Live processes a table holds unless told otherwise, like the kernel's default pid_max.
+DEFAULT_MAX_PROCESSES = 32768
 
 
 @dataclass
@@ -45,14 +49,28 @@ class Process:
 class ProcessTable:
     """All simulated processes of one daemon, sharing one Preempter (the machine)."""
 
-    def __init__(self, preempter: Preempter | None = None, lock_mode: LockMode = LockMode.VMA) -> None:
+    def __init__(self, preempter: Preempter | None = None, lock_mode: LockMode = LockMode.VMA,
+                 max_processes: int = DEFAULT_MAX_PROCESSES) -> None:
         self.preempter = preempter if preempter is not None else Preempter()
         self.default_lock_mode = lock_mode
-        self._processes: dict[int, Process] = {}
+        #: Live processes at most: a spawn past it fails with EAGAIN, as fork does at the kernel's limits.
+        self.max_processes = max_processes
+        self._processes: SortedDict[int, Process] = SortedDict()
         self._pids = itertools.count(FIRST_PID)
 
     def __iter__(self) -> Iterator[Process]:
-        return iter(sorted(self._processes.values(), key=lambda process: process.pid))
+        """Live processes by pid.  O(1) per process."""
+        return iter(self._processes.values())
+
+    def after(self, pid: int) -> Iterator[Process]:
+        """Live processes whose pid is above ``pid``, by pid.  O(log n) to start, O(1) per process."""
+        processes = self._processes
+        return (processes[key] for key in processes.irange(minimum=pid, inclusive=(False, True)))
+
+    def check_room(self) -> None:
+        """EAGAIN if one more process would pass :attr:`max_processes`.  O(1)."""
+        if len(self._processes) >= self.max_processes:
+            raise SyscallError(errno.EAGAIN, f"{len(self._processes)} processes: the limit is {self.max_processes}")
 
     def __len__(self) -> int:
         return len(self._processes)
@@ -66,7 +84,11 @@ class ProcessTable:
         uid: int = 0,
         gid: int = 0,
     ) -> Process:
-        """A new process with an empty address space whose maps readers lock as ``lock_mode`` says.  O(1)."""
+        """A new process with an empty address space whose maps readers lock as ``lock_mode`` says.  O(log n).
+
+        EAGAIN past :attr:`max_processes`.
+        """
+        self.check_room()
         pid = next(self._pids)
         mm = MemoryManager(self.preempter, reader_lock_mode=lock_mode or self.default_lock_mode)
         if mmap_base is not None:
@@ -86,7 +108,7 @@ class ProcessTable:
         return self._processes.get(pid)
 
     def kill(self, pid: int) -> None:
-        """Remove ``pid``; files already open on it then fail with ESRCH.  O(1)."""
+        """Remove ``pid``; files already open on it then fail with ESRCH.  O(log n)."""
         process = self.get(pid)
         process.alive = False
         del self._processes[pid]

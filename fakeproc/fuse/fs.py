@@ -210,8 +210,8 @@ class Directory(Generic[Owner]):
         """The block of the subdirectory called ``name``."""
         return None
 
-    def subdirectories(self) -> Iterable[tuple[int, str, int]]:
-        """(readdir offset, name, block) of each subdirectory, after the entries' offsets."""
+    def subdirectories(self, after: int = 0) -> Iterable[tuple[int, str, int]]:
+        """(readdir offset, name, block) of each subdirectory whose offset is above ``after``, in offset order."""
         return ()
 
 
@@ -226,8 +226,9 @@ class RootDirectory(Directory[ProcessTable]):
             return int(name)
         return None
 
-    def subdirectories(self) -> Iterable[tuple[int, str, int]]:
-        return ((process.pid, str(process.pid), process.pid) for process in self.owner)
+    def subdirectories(self, after: int = 0) -> Iterable[tuple[int, str, int]]:
+        """O(log n) to start, then O(1) per process."""
+        return ((process.pid, str(process.pid), process.pid) for process in self.owner.after(after))
 
 
 Method = TypeVar("Method", bound=Callable[..., Awaitable[Any]])
@@ -343,24 +344,26 @@ class ProcFs(pyfuse3.Operations):
             raise pyfuse3.FUSEError(errno.ENOTDIR)
         return inode
 
-    def listing(self, inode: int) -> list[tuple[int, bytes, int]]:
-        """(readdir offset, name, inode) of everything in a directory, in offset order.
+    def listing(self, inode: int, after: int = 0) -> Iterator[tuple[int, bytes, int]]:
+        """(readdir offset, name, inode) of what a directory holds past offset ``after``, in offset order.
 
-        Offsets are stable: an entry's slot, then each process's pid.  O(entries + processes).
+        Offsets are stable: an entry's slot, then each process's pid.  Lazy:
+        O(log processes) to start, then O(1) per item taken, so a readdir
+        call costs what it returns.
         """
         directory, _ = self._resolve(inode)
         block = directory.block
-        listing = [(slot, entry.name.encode(), self.inodes.inode(block, slot)) for slot, entry in directory.entries]
-        listing += [(offset, name.encode(), self.inodes.inode(child)) for offset, name, child in directory.subdirectories()]
-        return listing
+        for slot, entry in directory.entries:
+            if slot > after:
+                yield slot, entry.name.encode(), self.inodes.inode(block, slot)
+        for offset, name, child in directory.subdirectories(after):
+            yield offset, name.encode(), self.inodes.inode(child)
 
     @fuse_errors
     async def readdir(self, inode: int, start_id: int, token: pyfuse3.ReaddirToken) -> None:
         if self.debug:
             log.debug("readdir inode=%d from=%d", inode, start_id)
-        for offset, name, child in self.listing(inode):
-            if offset <= start_id:
-                continue
+        for offset, name, child in self.listing(inode, start_id):
             try:
                 attributes = self._attributes(child)
             except pyfuse3.FUSEError:
@@ -384,6 +387,9 @@ class ProcFs(pyfuse3.Operations):
         if wants_write and not entry.writable and ctx.uid != 0:
             raise pyfuse3.FUSEError(errno.EACCES)
         source = entry.open(directory.owner, self.reader_stats)
+        if isinstance(source, ControlSource) and flags & os.O_ACCMODE == os.O_WRONLY:
+            # Nobody can read this file's results (`cat cmds > ctl`): keeping them would only grow.
+            source.session.keep_results = False
         handle = next(self._handles)
         self._files[handle] = source
         if self.debug:
