@@ -6,13 +6,16 @@ import errno
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
+from fakeproc import calls
 from fakeproc.ctl import MAX_LINE, MAX_QUEUED_RESULTS
+from fakeproc.errors import SyscallError
 from fakeproc.lab.daemon import FAKEPROC_MOUNT, Mount, mounted
 from mountutil import require_fuse
 
@@ -85,6 +88,23 @@ def test_mmap_of_a_file_in_the_mount_is_enodev_and_the_daemon_keeps_serving(demo
     assert sorted(os.listdir(demo_mount.path))[:2] == ["1000", "1001"]
     assert demo_mount.ctl(pid, "mmap 0 0x1000 r-- private /etc/hostname 0")[0].startswith("0x")
     assert demo_mount.stop() == 0
+
+
+async def test_a_host_path_that_never_answers_is_etimedout(monkeypatch: pytest.MonkeyPatch) -> None:
+    answered = threading.Event()
+
+    def hung_stat(path: str, *args: object, **options: object) -> os.stat_result:
+        answered.wait(WAIT)
+        raise OSError(errno.EIO, "answered too late")
+
+    monkeypatch.setattr(calls, "HOST_LOOKUP_TIMEOUT", 0.2)
+    monkeypatch.setattr(os, "stat", hung_stat)
+    try:
+        with pytest.raises(SyscallError) as failure:
+            await calls.mapped_file("/a/hung/network/mount/file")
+    finally:
+        answered.set()
+    assert failure.value.errno == errno.ETIMEDOUT
 
 
 # -- resident pages as ranges --------------------------------------------------
