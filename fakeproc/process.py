@@ -59,18 +59,13 @@ class ProcessTable:
         self._pids = itertools.count(FIRST_PID)
 
     def __iter__(self) -> Iterator[Process]:
-        """Live processes by pid.  O(1) per process."""
-        return iter(self._processes.values())
+        """Live processes by pid, as they are now: a kill meanwhile does not disturb it.  O(n)."""
+        return iter(list(self._processes.values()))
 
     def after(self, pid: int) -> Iterator[Process]:
         """Live processes whose pid is above ``pid``, by pid.  O(log n) to start, O(1) per process."""
         processes = self._processes
         return (processes[key] for key in processes.irange(minimum=pid, inclusive=(False, True)))
-
-    def check_room(self) -> None:
-        """EAGAIN if one more process would pass :attr:`max_processes`.  O(1)."""
-        if len(self._processes) >= self.max_processes:
-            raise SyscallError(errno.EAGAIN, f"{len(self._processes)} processes: the limit is {self.max_processes}")
 
     def __len__(self) -> int:
         return len(self._processes)
@@ -88,7 +83,8 @@ class ProcessTable:
 
         EAGAIN past :attr:`max_processes`.
         """
-        self.check_room()
+        if len(self._processes) >= self.max_processes:
+            raise SyscallError(errno.EAGAIN, f"{len(self._processes)} processes: the limit is {self.max_processes}")
         pid = next(self._pids)
         mm = MemoryManager(self.preempter, reader_lock_mode=lock_mode or self.default_lock_mode)
         if mmap_base is not None:
