@@ -23,6 +23,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
+import trio
+
 from .errors import SyscallError
 from .hostproc import real_task
 from .mm import syscalls
@@ -104,12 +106,38 @@ MREMAP_FLAGS = FlagWords(MremapFlags, none="-")
 QUERY_FLAGS = FlagWords(QueryFlags)
 
 
-def mapped_file(path: str) -> MappedFile:
-    """A file to map: the real file's device and inode, as the kernel would print them."""
+#: Seconds an mmap PATH may take to look up on the host (a hung network mount) before the command fails.
+HOST_LOOKUP_TIMEOUT = 10.0
+
+
+class HostFiles:
+    """How an mmap PATH is looked up: on a worker thread, and never on the daemon's own mount.
+
+    The lookup of a file inside the mount is a FUSE request to this very
+    daemon: made from the event loop, it would wait on itself forever.  From
+    a worker thread it is served, and such a file is then refused with
+    ENODEV, as Linux refuses to map a /proc file.
+    """
+
+    #: ``st_dev`` of the daemon's own mount, once it is mounted.
+    own_device: int | None = None
+
+
+async def mapped_file(path: str) -> MappedFile:
+    """A file to map: the real file's device and inode, as the kernel would print them.
+
+    ENODEV for a file of this mount; ETIMEDOUT when the host takes longer
+    than :data:`HOST_LOOKUP_TIMEOUT` to answer (its worker thread is left to finish alone).
+    """
     try:
-        info = os.stat(path)
+        with trio.fail_after(HOST_LOOKUP_TIMEOUT):
+            info = await trio.to_thread.run_sync(os.stat, path, abandon_on_cancel=True)
+    except trio.TooSlowError:
+        raise SyscallError(errno.ETIMEDOUT, f"cannot map {path}: no answer within {HOST_LOOKUP_TIMEOUT:g} s") from None
     except OSError as error:
         raise SyscallError(error.errno or errno.ENOENT, f"cannot map {path}: {error.strerror}") from None
+    if info.st_dev == HostFiles.own_device:
+        raise SyscallError(errno.ENODEV, f"cannot map {path}: a file of this fakeproc mount cannot be mapped")
     return MappedFile(os.path.abspath(path), os.major(info.st_dev), os.minor(info.st_dev), info.st_ino)
 
 
@@ -251,7 +279,7 @@ class Mmap(Call[Process]):
         return f"mmap {self.addr:#x} {self.length:#x} {prot_to_text(self.prot)} {MAP_FLAGS.text(self.flags)}{file}"
 
     async def apply(self, process: Process) -> str:
-        file = None if self.path is None else mapped_file(self.path)
+        file = None if self.path is None else await mapped_file(self.path)
         return f"{await syscalls.mmap(process.mm, self.addr, self.length, self.prot, self.flags, file, self.offset):#x}"
 
 

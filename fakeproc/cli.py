@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import os
 import signal
@@ -16,10 +17,11 @@ import trio
 from . import execview
 from .calls import PROCESS_CALLS, ROOT_CALLS, Call
 from .client import CtlRejected, ctl_path, round_trip
+from .errors import SyscallError
 from .mm.walk import LockMode
 from .mounts import clear_stale_mount, mount_type
 from .population import LAYOUTS, clone_real_process
-from .process import FIRST_PID, PID_MAX_LIMIT, ProcessTable
+from .process import DEFAULT_MAX_PROCESSES, FIRST_PID, PID_MAX_LIMIT, ProcessTable
 from .sched import Preempter, parse_policy
 from .workloads import WORKLOAD_FORMS, parse_workload
 
@@ -54,6 +56,9 @@ def add_mount_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ready-file", type=Path, help="write this file once the mount is usable")
     parser.add_argument("--stats-file", type=Path,
                         help="at exit, write workload and reader statistics (JSON) to this file")
+    parser.add_argument("--max-processes", type=_argument(parse_max_processes), default=DEFAULT_MAX_PROCESSES,
+                        metavar="N", help=f"live simulated processes at most; spawn and clone past it fail with "
+                                          f"EAGAIN (default {DEFAULT_MAX_PROCESSES})")
     parser.add_argument("--allow-other", action="store_true", help="let other users access the mount")
     parser.add_argument("--passthrough", action="store_true",
                         help="a complete /proc for `fakeproc exec`: the host's processes and files, read-only, "
@@ -61,9 +66,15 @@ def add_mount_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--debug", action="store_true", help="log every request")
 
 
+def parse_max_processes(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"{text!r} is not a positive number of processes")
+    return int(text)
+
+
 def build_table(args: argparse.Namespace) -> ProcessTable:
     first_pid = PID_MAX_LIMIT if args.passthrough else FIRST_PID
-    table = ProcessTable(Preempter(args.preempt), args.lock_mode, first_pid)
+    table = ProcessTable(Preempter(args.preempt), args.lock_mode, first_pid, args.max_processes)
     if args.population == "demo":
         LAYOUTS["demo"](table.spawn("bash"))
         LAYOUTS["many"](table.spawn("many-vmas"))
@@ -89,8 +100,12 @@ def run_mount(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, format="%(name)s: %(message)s")
     try:
         table = build_table(args)
+        if len(table) + len(args.workload) > table.max_processes:
+            raise SyscallError(errno.EAGAIN, f"{len(table) + len(args.workload)} processes to start")
     except OSError as error:
-        print(f"{PROG}: {error.strerror}", file=sys.stderr)
+        too_many = isinstance(error, SyscallError) and error.errno == errno.EAGAIN
+        hint = f"--max-processes {args.max_processes} is too low: " if too_many else ""
+        print(f"{PROG}: {hint}{error.strerror}", file=sys.stderr)
         return 1
     try:
         trio.run(serve, mountpoint, table, args.workload, args.ready_file, args.debug, args.allow_other, args.stats_file,

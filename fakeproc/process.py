@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from sortedcontainers import SortedDict
+
 from .errors import SyscallError
 from .mm.mm import MemoryManager
 from .mm.walk import LockMode
@@ -31,6 +33,8 @@ class Credentials(NamedTuple):
     def of_daemon(cls) -> Credentials:
         """The daemon's own: the owner of what it starts by itself (the population, workloads)."""
         return cls(os.getuid(), os.getgid())
+#: Live processes a table holds unless told otherwise, like the kernel's default pid_max.
+DEFAULT_MAX_PROCESSES = 32768
 
 
 @dataclass
@@ -68,16 +72,24 @@ class ProcessTable:
     """All simulated processes of one daemon, sharing one Preempter (the machine)."""
 
     def __init__(self, preempter: Preempter | None = None, lock_mode: LockMode = LockMode.VMA,
-                 first_pid: int = FIRST_PID) -> None:
+                 first_pid: int = FIRST_PID, max_processes: int = DEFAULT_MAX_PROCESSES) -> None:
         self.preempter = preempter if preempter is not None else Preempter()
         self.default_lock_mode = lock_mode
-        self._processes: dict[int, Process] = {}
+        #: Live processes at most: a spawn past it fails with EAGAIN, as fork does at the kernel's limits.
+        self.max_processes = max_processes
+        self._processes: SortedDict[int, Process] = SortedDict()
         self._pids = itertools.count(first_pid)
         #: Real callers whose /proc/self is a simulated process: real pid -> (its start time, simulated pid).
         self._self_views: dict[int, tuple[int, int]] = {}
 
     def __iter__(self) -> Iterator[Process]:
-        return iter(sorted(self._processes.values(), key=lambda process: process.pid))
+        """Live processes by pid, as they are now: a kill meanwhile does not disturb it.  O(n)."""
+        return iter(list(self._processes.values()))
+
+    def after(self, pid: int) -> Iterator[Process]:
+        """Live processes whose pid is above ``pid``, by pid.  O(log n) to start, O(1) per process."""
+        processes = self._processes
+        return (processes[key] for key in processes.irange(minimum=pid, inclusive=(False, True)))
 
     def __len__(self) -> int:
         return len(self._processes)
@@ -98,8 +110,11 @@ class ProcessTable:
     ) -> Process:
         """A new process with an empty address space whose maps readers lock as ``lock_mode`` says.
 
-        It belongs to ``uid``/``gid``, by default to the daemon's.  O(1).
+        It belongs to ``uid``/``gid``, by default to the daemon's.  O(log n).
+        EAGAIN past :attr:`max_processes`.
         """
+        if len(self._processes) >= self.max_processes:
+            raise SyscallError(errno.EAGAIN, f"{len(self._processes)} processes: the limit is {self.max_processes}")
         daemon = Credentials.of_daemon()
         uid = daemon.uid if uid is None else uid
         gid = daemon.gid if gid is None else gid
@@ -122,7 +137,7 @@ class ProcessTable:
         return self._processes.get(pid)
 
     def kill(self, pid: int) -> None:
-        """Remove ``pid``; files already open on it then fail with ESRCH.  O(1)."""
+        """Remove ``pid``; files already open on it then fail with ESRCH.  O(log n)."""
         process = self.get(pid)
         process.alive = False
         del self._processes[pid]

@@ -47,7 +47,7 @@ async def test_root_lists_its_entries_then_a_directory_per_process() -> None:
     first, second = table.spawn("first"), table.spawn("second")
     ctl = await fs.lookup(ROOT_INODE, b"ctl")
     directories = [await fs.lookup(ROOT_INODE, str(process.pid).encode()) for process in (first, second)]
-    assert fs.listing(ROOT_INODE) == [
+    assert list(fs.listing(ROOT_INODE)) == [
         (1, b"ctl", ctl.st_ino),
         (first.pid, str(first.pid).encode(), directories[0].st_ino),
         (second.pid, str(second.pid).encode(), directories[1].st_ino),
@@ -65,7 +65,7 @@ async def test_process_directory_lists_its_table_at_slot_offsets() -> None:
     process = table.spawn("p", uid=OWNER.uid)
     directory = await fs.lookup(ROOT_INODE, str(process.pid).encode())
     assert directory.st_nlink == 3
-    listing = fs.listing(directory.st_ino)
+    listing = list(fs.listing(directory.st_ino))
     assert [(offset, name) for offset, name, _ in listing] == [
         (slot, entry.name.encode()) for slot, entry in enumerate(PROCESS_ENTRIES.entries, 1)
     ] + [(len(PROCESS_ENTRIES) + 1, b"task")]

@@ -609,7 +609,7 @@ class ModelMachine(RuleBasedStateMachine):
                 if not any(page in self.unlinked for page in range(vma.start // P, vma.end // P)):
                     assert vma.pgoff == vma.start // P, f"never-faulted {vma!r} has pgoff {vma.pgoff:#x}"
         # A resident page is a mapped page.
-        assert all(page // P in self.pages for page in self.mm.resident)
+        assert all(page in self.pages for start, end in self.mm.resident for page in range(start // P, end // P))
 
 
 async def _zero(awaitable) -> int:  # type: ignore[no-untyped-def]

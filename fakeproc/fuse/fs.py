@@ -302,8 +302,8 @@ class Directory(Generic[Owner]):
         """The block of the subdirectory called ``name``."""
         return next((block for _, child, block in self.subdirectories() if child == name), None)
 
-    def subdirectories(self) -> Iterable[tuple[int, str, int]]:
-        """(readdir offset, name, block) of each subdirectory, after the entries' offsets."""
+    def subdirectories(self, after: int = 0) -> Iterable[tuple[int, str, int]]:
+        """(readdir offset, name, block) of each subdirectory whose offset is above ``after``, in offset order."""
         return ()
 
 
@@ -318,23 +318,26 @@ class RootDirectory(Directory[ProcessTable]):
             return InodeScheme.process_block(int(name))
         return None
 
-    def subdirectories(self) -> Iterable[tuple[int, str, int]]:
-        return ((process.pid, str(process.pid), InodeScheme.process_block(process.pid)) for process in self.owner)
+    def subdirectories(self, after: int = 0) -> Iterable[tuple[int, str, int]]:
+        """O(log n) to start, then O(1) per process."""
+        return ((process.pid, str(process.pid), InodeScheme.process_block(process.pid))
+                for process in self.owner.after(after))
 
 
 class ProcessDirectory(Directory[Process]):
     """``<pid>/``: the process's files, then ``task``."""
 
-    def subdirectories(self) -> Iterable[tuple[int, str, int]]:
-        return ((len(self.entries) + 1, "task", InodeScheme.process_block(self.owner.pid, InodeScheme.TASKS)),)
+    def subdirectories(self, after: int = 0) -> Iterable[tuple[int, str, int]]:
+        offset = len(self.entries) + 1
+        return ((offset, "task", InodeScheme.process_block(self.owner.pid, InodeScheme.TASKS)),) if offset > after else ()
 
 
 class TasksDirectory(Directory[Process]):
     """``<pid>/task/``: one directory per thread; a simulated process has one, whose tid is its pid."""
 
-    def subdirectories(self) -> Iterable[tuple[int, str, int]]:
+    def subdirectories(self, after: int = 0) -> Iterable[tuple[int, str, int]]:
         pid = self.owner.pid
-        return ((1, str(pid), InodeScheme.process_block(pid, InodeScheme.THREAD)),)
+        return ((1, str(pid), InodeScheme.process_block(pid, InodeScheme.THREAD)),) if after < 1 else ()
 
 
 Method = TypeVar("Method", bound=Callable[..., Awaitable[Any]])
@@ -507,16 +510,20 @@ class ProcFs(pyfuse3.Operations):
         self._listings[handle] = listing
         return handle
 
-    def listing(self, inode: int) -> list[tuple[int, bytes, int]]:
-        """(readdir offset, name, inode) of everything in a directory, in offset order.
+    def listing(self, inode: int, after: int = 0) -> Iterator[tuple[int, bytes, int]]:
+        """(readdir offset, name, inode) of what a directory holds past offset ``after``, in offset order.
 
-        Offsets are stable: an entry's slot, then each process's pid.  O(entries + processes).
+        Offsets are stable: an entry's slot, then each process's pid.  Lazy:
+        O(log processes) to start, then O(1) per item taken, so a readdir
+        call costs what it returns.
         """
         directory, _ = self._resolve(inode)
         block = directory.block
-        listing = [(slot, entry.name.encode(), self.inodes.inode(block, slot)) for slot, entry in directory.entries]
-        listing += [(offset, name.encode(), self.inodes.inode(child)) for offset, name, child in directory.subdirectories()]
-        return listing
+        for slot, entry in directory.entries:
+            if slot > after:
+                yield slot, entry.name.encode(), self.inodes.inode(block, slot)
+        for offset, name, child in directory.subdirectories(after):
+            yield offset, name.encode(), self.inodes.inode(child)
 
     @fuse_errors
     async def readdir(self, inode: int, start_id: int, token: pyfuse3.ReaddirToken) -> None:
@@ -526,9 +533,7 @@ class ProcFs(pyfuse3.Operations):
         if snapshot is not None:
             self._readdir_snapshot(snapshot, start_id, token)
             return
-        for offset, name, child in self.listing(inode):
-            if offset <= start_id:
-                continue
+        for offset, name, child in self.listing(inode, start_id):
             try:
                 attributes = self._attributes(child)
             except pyfuse3.FUSEError:
@@ -572,7 +577,11 @@ class ProcFs(pyfuse3.Operations):
             raise pyfuse3.FUSEError(errno.ELOOP)
         if not directory.permits(ctx, entry, wanted) or entry.ptrace_read and not directory.may_ptrace(ctx):
             raise pyfuse3.FUSEError(errno.EACCES)
-        return self._opened(entry.open(directory.owner, Opener(Credentials(ctx.uid, ctx.gid), self.reader_stats)), inode, flags)
+        source = entry.open(directory.owner, Opener(Credentials(ctx.uid, ctx.gid), self.reader_stats))
+        if isinstance(source, ControlSource) and flags & os.O_ACCMODE == os.O_WRONLY:
+            # Nobody can read this file's results (`cat cmds > ctl`): keeping them would only grow.
+            source.session.keep_results = False
+        return self._opened(source, inode, flags)
 
     def _opened(self, source: OpenFile, inode: int, flags: int) -> pyfuse3.FileInfo:
         handle = next(self._handles)

@@ -13,6 +13,7 @@ import trio
 
 from .fs import ProcFs
 from .reader_stats import ReaderStats
+from ..calls import HostFiles
 from ..process import ProcessTable
 from ..workloads import Workload, run_workload
 
@@ -90,6 +91,8 @@ async def serve(
                     nursery.cancel_scope.cancel()
 
                 nursery.start_soon(serve_requests)
+                # A worker thread's stat, because the mount's root is answered by this very loop.
+                HostFiles.own_device = (await trio.to_thread.run_sync(os.stat, mountpoint)).st_dev
                 for workload in workloads:
                     await nursery.start(run_workload, workload, table)
                 print_banner(mountpoint, table)

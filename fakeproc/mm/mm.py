@@ -10,14 +10,13 @@ readers walk it through :mod:`fakeproc.mm.walk`.
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from sortedcontainers import SortedSet
-
 from ..sched import Preempter
 from .locks import RWSemaphore, SeqCount, VmaLocks
+from .resident import ResidentRanges
 from .tree import VmaTree
 from .vma import PAGE_SIZE, AnonVma, Vma
 from .walk import LockMode
@@ -62,9 +61,9 @@ class MemoryManager:
         self.mmap_lock = RWSemaphore()
         self.seq = SeqCount()
         self.vma_locks = VmaLocks(self.seq)
-        #: Page addresses that have been faulted in (Rss).  Changed only
+        #: The address ranges that have been faulted in (Rss).  Changed only
         #: through :meth:`add_resident` and :meth:`drop_resident`.
-        self.resident: SortedSet[int] = SortedSet()
+        self.resident = ResidentRanges()
         #: The most bytes ever mapped (VmPeak) and resident (VmHWM).  Raised
         #: where the sizes grow, so a peak survives the unmap that ends it.
         self.hiwater_vm = 0
@@ -92,16 +91,15 @@ class MemoryManager:
     @property
     def rss(self) -> int:
         """Bytes faulted in (VmRSS).  O(1)."""
-        return len(self.resident) * PAGE_SIZE
+        return self.resident.total
 
     def vmas(self) -> list[Vma]:
         """Every VMA in address order.  O(n).  Meaningful outside transactions."""
         return [vma for _, _, vma in self.tree]
 
     def resident_pages(self, start: int, end: int) -> int:
-        """Faulted-in pages within ``[start, end)``.  O(log n)."""
-        resident = self.resident
-        return resident.bisect_left(end) - resident.bisect_left(start)
+        """Faulted-in pages within ``[start, end)``.  O(log n + k), k resident ranges inside it."""
+        return self.resident.count(start, end) // PAGE_SIZE
 
     def store(self, start: int, end: int, vma: Vma) -> None:
         """Map ``[start, end)`` to ``vma`` in the tree and raise VmPeak.  O(log n + k), k ranges overwritten.
@@ -112,16 +110,14 @@ class MemoryManager:
         self.tree.store(start, end, vma)
         self.hiwater_vm = max(self.hiwater_vm, self.tree.mapped_bytes)
 
-    def add_resident(self, pages: Iterable[int]) -> None:
-        """Fault the pages at these addresses in and raise VmHWM.  O(k log n) for k pages."""
-        self.resident.update(pages)
+    def add_resident(self, start: int, end: int) -> None:
+        """Fault the pages of ``[start, end)`` in and raise VmHWM.  O(log n + k), k resident ranges it joins."""
+        self.resident.add(start, end)
         self.hiwater_rss = max(self.hiwater_rss, self.rss)
 
     def drop_resident(self, start: int, end: int) -> None:
-        """Forget the faulted-in pages of ``[start, end)``.  O(k log n) for k pages."""
-        resident = self.resident
-        for page in list(resident.irange(start, end, inclusive=(True, False))):
-            resident.discard(page)
+        """Forget the faulted-in pages of ``[start, end)``.  O(log n + k), k resident ranges it meets."""
+        self.resident.remove(start, end)
 
     def allocate_shmem_inode(self) -> int:
         """A fresh inode number for the shmem file of a shared anonymous mapping.  O(1)."""

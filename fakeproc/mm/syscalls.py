@@ -356,10 +356,11 @@ async def _move_vma(tx: Transaction, old: int, old_len: int, new_len: int, new_a
     # A never-faulted anonymous VMA takes its new address as pgoff, so it can merge there.
     fresh_anon = vma.is_anonymous and vma.anon_vma is None
     copy.set_range(copy.start, copy.end, new_addr >> PAGE_SHIFT if fresh_anon else vma.pgoff_at(old))
-    moved = list(mm.resident.irange(old, old + old_len, inclusive=(True, False)))
+    moved = mm.resident.overlapping(old, old + old_len)
     new = await tx.map_new_range(copy)
     mm.drop_resident(old, old + old_len)
-    mm.add_resident(page - old + new_addr for page in moved)
+    for start, end in moved:
+        mm.add_resident(start - old + new_addr, end - old + new_addr)
     if flags & MremapFlags.DONTUNMAP:
         source = mm.tree.lookup(old)
         if source is not None and source is not new and (source.start, source.end) == (old, old + old_len):

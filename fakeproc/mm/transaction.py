@@ -13,7 +13,7 @@ import errno
 from ..errors import SyscallError
 from .merge import anon_vma_compatible, merge_sides
 from .mm import MAX_MAP_COUNT, MemoryManager
-from .vma import PAGE_SIZE, AnonVma, Vma, VmFlags
+from .vma import AnonVma, Vma, VmFlags
 
 
 class Transaction:
@@ -207,7 +207,7 @@ class Transaction:
         if private_write and vma.anon_vma is None:
             vma.anon_vma = self.reusable_anon_vma(vma) or self.mm.new_anon_vma()
         if private_write or vma.file is not None:
-            self.mm.add_resident(range(start, end, PAGE_SIZE))
+            self.mm.add_resident(start, end)
             await self.mm.writer_preempt()
 
     def reusable_anon_vma(self, vma: Vma) -> AnonVma | None:
