@@ -13,7 +13,7 @@ import errno
 from ..errors import SyscallError
 from .merge import anon_vma_compatible, merge_sides
 from .mm import MemoryManager
-from .vma import PAGE_SIZE, AnonVma, FileKind, Vma, VmFlags
+from .vma import PAGE_SIZE, AnonVma, Vma, VmFlags
 
 
 class Transaction:
@@ -207,8 +207,8 @@ class Transaction:
         private_write = flags & VmFlags.WRITE and not flags & VmFlags.SHARED
         if private_write and vma.anon_vma is None:
             vma.anon_vma = self.reusable_anon_vma(vma) or self.mm.new_anon_vma()
-        # A read of anonymous memory or of /dev/zero maps the shared zero page, which Rss does not count.
-        if private_write or (vma.file is not None and vma.file.kind is not FileKind.ZERO):
+        # A read of anonymous memory maps the shared zero page, which Rss does not count.
+        if private_write or not vma.is_anonymous:
             self.mm.add_resident(range(start, end, PAGE_SIZE))
             await self.mm.writer_preempt()
 

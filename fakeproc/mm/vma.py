@@ -200,7 +200,12 @@ class Vma:
 
     @property
     def is_anonymous(self) -> bool:
-        return self.file is None
+        """Anonymous memory (``vma_is_anonymous``): no file, or ``/dev/zero`` mapped without VM_SHARED.
+
+        Such a ``/dev/zero`` VMA keeps the file for its name and merges, but
+        its pages are anonymous, like those of a VMA without a file.
+        """
+        return self.file is None or self.file.kind is FileKind.ZERO
 
     @property
     def pages(self) -> int:
