@@ -269,11 +269,9 @@ class Mmap(Call[Process]):
         if len(words) == 5:
             return cls(addr, length, prot, flags)
         offset = parse_number(words[6], "OFFSET")
+        # Like mmap(2), anonymous memory ignores the file (not a bad offset), though a PATH is still opened.
         if words[5].startswith("fd="):
-            # Like mmap(2), anonymous memory ignores the descriptor (but not a bad offset).
             return cls(addr, length, prot, flags, None, offset, parse_number(words[5][3:], "fd"))
-        if flags & MapFlags.ANONYMOUS:
-            raise invalid("an anonymous mapping takes no PATH")
         return cls(addr, length, prot, flags, words[5], offset)
 
     def line(self) -> str:

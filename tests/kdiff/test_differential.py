@@ -558,6 +558,68 @@ def test_generated_neighbourhood(sequence: list[str], helper: str) -> None:
     compare_with_kernel(sequence, helper)
 
 
+# File-backed mappings (KERNEL_FACTS 10): files opened once and mapped many times or opened per
+# mmap (PATH), read-only and read-write, through symlinks and "..", /dev/zero, a directory and a
+# missing path, then changed the ways anonymous memory is.  File offsets mostly follow the arena
+# offset (offset = address - shift), so adjacent mappings of one fd line up to merge; files are
+# one or two pages long, so mappings reach past their end and touches fault there.
+
+FILE_PATHS = _mostly(
+    st.sampled_from([
+        "{files}/two-pages", "{files}/two-pages", "{files}/page-and-half", "{files}/link-to-two-pages",
+        "{files}/sub/one-page", "{files}/link-to-sub/one-page", "{files}/sub/../two-pages", "/dev/zero",
+    ]),
+    st.sampled_from(["{files}/sub", "{files}/missing", "{files}/link-to-sub"]),
+    8,
+)
+FILE_ACCESS = _mostly(st.sampled_from(["r", "rw"]), st.just("w"), 10)
+FILE_MAP_TYPES = _mostly(st.sampled_from(["private", "shared"]), st.sampled_from(["private,shared", "private,anonymous"]), 12)
+FILE_MAP_EXTRAS = _mostly(st.just(""), st.sampled_from([",populate", ",noreserve", ",growsdown", ",fixed_noreplace"]), 15)
+#: The descriptors a sequence's opens may have given (3 first), and one never opened.
+FILE_FDS = st.integers(3, 6)
+ODD_OFFSETS = st.sampled_from([0x800, 0x7FFFFFFFFFFFF000, 0xFFFFFFFFFFFFF000, 0x7FFFFFFFFFFFE000])
+
+
+@st.composite
+def _file_mmap(draw: st.DrawFn, shift: int) -> str:
+    off, length, prot = draw(_offsets(aligned=True)), draw(_lengths(valid=True)), draw(PROTS)
+    source = draw(st.one_of(FILE_FDS.map(lambda fd: f"fd={fd}"), FILE_FDS.map(lambda fd: f"fd={fd}"), FILE_PATHS))
+    offset = draw(_mostly(st.just(max(off - shift * P, 0)), ODD_OFFSETS, 6))
+    return f"mmap {off:#x} {length:#x} {prot} {draw(FILE_MAP_TYPES)}{draw(FILE_MAP_EXTRAS)} {source} {offset:#x}"
+
+
+def _vma_query() -> st.SearchStrategy[str]:
+    return st.builds(lambda word, off: f"{word} {off:#x}", st.sampled_from(["vmflags", "rss"]), _offsets(aligned=True))
+
+
+@st.composite
+def file_sequences(draw: st.DrawFn) -> list[str]:
+    shift = draw(st.integers(0, 2))
+    opens = draw(st.lists(st.builds(lambda path, access: f"open {path} {access}", FILE_PATHS, FILE_ACCESS),
+                          min_size=1, max_size=3))
+    setup = draw(st.lists(_file_mmap(shift), min_size=1, max_size=5))
+    rest = draw(st.lists(st.one_of(
+        _file_mmap(shift), _file_mmap(shift), _mmap(valid=True), _munmap(), _mprotect(), _mprotect(),
+        _mremap(), _mremap(), _touch(), _touch(), _vma_query(),
+        FILE_FDS.map(lambda fd: f"close {fd}"),
+        st.builds(lambda path, access: f"open {path} {access}", FILE_PATHS, FILE_ACCESS),
+    ), max_size=10))
+    return opens + setup + rest
+
+
+@pytest.fixture(scope="session")
+def compare_files(helper: str, files_dir: Path) -> Callable[[list[str]], None]:
+    """Compare a file sequence on the kernel and the model, ``{files}`` being the session's files."""
+    return lambda ops: compare_with_kernel([files.expand(op, files_dir) for op in ops], helper)
+
+
+@needs_kernel
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(sequence=file_sequences())
+def test_generated_files(sequence: list[str], compare_files: Callable[[list[str]], None]) -> None:
+    compare_files(sequence)
+
+
 # --------------------------------------------------------------------------
 # max_map_count edges (KERNEL_FACTS 7 and 8)
 
