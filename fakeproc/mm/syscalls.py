@@ -38,6 +38,8 @@ class MremapFlags(enum.Flag):
     DONTUNMAP = enum.auto()
 
 
+#: The flags MAP_SHARED_VALIDATE accepts (LEGACY_MAP_MASK): all but fixed_noreplace.
+LEGACY_MAP_FLAGS = ~MapFlags.FIXED_NOREPLACE
 #: Mappings mremap may neither grow nor DONTUNMAP.
 UNEXPANDABLE = VmFlags.DONTEXPAND | VmFlags.PFNMAP
 #: Shared anonymous memory is a deleted shmem file, as maps shows it.
@@ -69,7 +71,7 @@ def _place(mm: MemoryManager, addr: int, length: int, flags: MapFlags, file: Map
     return mmap_address(mm, addr, length, fixed=False)
 
 
-def _file_vm_flags(vm: VmFlags, kind: MapFlags, file: MappedFile, offset: int, length: int) -> VmFlags:
+def _file_vm_flags(vm: VmFlags, flags: MapFlags, file: MappedFile, offset: int, length: int) -> VmFlags:
     """``do_mmap``'s checks of a file mapping, in its order; the flags the open file's access mode leaves.
 
     A shared mapping of a file opened read-only loses VM_SHARED and
@@ -77,7 +79,10 @@ def _file_vm_flags(vm: VmFlags, kind: MapFlags, file: MappedFile, offset: int, l
     """
     if length > file.max_size or offset >> PAGE_SHIFT > (file.max_size - length) >> PAGE_SHIFT:
         raise SyscallError(errno.EOVERFLOW, f"offset {offset:#x} + length {length:#x} passes the largest size of {file.path}")
+    kind = flags & (MapFlags.PRIVATE | MapFlags.SHARED)
     if kind & MapFlags.SHARED:  # MAP_SHARED, or MAP_SHARED_VALIDATE (private and shared)
+        if kind & MapFlags.PRIVATE and flags & ~LEGACY_MAP_FLAGS:
+            raise SyscallError(errno.EOPNOTSUPP, "private,shared (MAP_SHARED_VALIDATE) refuses fixed_noreplace")
         if vm & VmFlags.WRITE and not file.writable:
             raise SyscallError(errno.EACCES, f"{file.path} is not open for writing: no writable shared mapping")
         vm |= VmFlags.SHARED | VmFlags.MAYSHARE
@@ -103,7 +108,7 @@ def _vm_flags(prot: VmFlags, flags: MapFlags, file: MappedFile | None, offset: i
         vm |= VmFlags.NORESERVE
     kind = flags & (MapFlags.PRIVATE | MapFlags.SHARED)
     if file is not None:
-        vm = _file_vm_flags(vm, kind, file, offset, length)
+        vm = _file_vm_flags(vm, flags, file, offset, length)
     elif kind == MapFlags.SHARED:
         if vm & VmFlags.GROWSDOWN:
             raise SyscallError(errno.EINVAL, "growsdown needs a private anonymous mapping")
@@ -116,7 +121,7 @@ def _vm_flags(prot: VmFlags, flags: MapFlags, file: MappedFile | None, offset: i
 
 
 def _backing(
-    mm: MemoryManager, addr: int, vm_flags: VmFlags, file: MappedFile | None, offset: int
+    mm: MemoryManager, addr: int, length: int, vm_flags: VmFlags, file: MappedFile | None, offset: int
 ) -> tuple[MappedFile | None, int]:
     """(file, pgoff) of a new mapping.
 
@@ -125,14 +130,15 @@ def _backing(
     the mmap offset.
     """
     if file is None:
-        return (_new_shmem(mm), 0) if vm_flags & VmFlags.SHARED else (None, addr >> PAGE_SHIFT)
+        return (_new_shmem(mm, length), 0) if vm_flags & VmFlags.SHARED else (None, addr >> PAGE_SHIFT)
     if file.kind is FileKind.ZERO and vm_flags & VmFlags.SHARED:
-        return _new_shmem(mm), offset >> PAGE_SHIFT
+        return _new_shmem(mm, length), offset >> PAGE_SHIFT
     return file, offset >> PAGE_SHIFT
 
 
-def _new_shmem(mm: MemoryManager) -> MappedFile:
-    return MappedFile(SHMEM_PATH, 0, 1, mm.allocate_shmem_inode(), FileKind.SHMEM)
+def _new_shmem(mm: MemoryManager, length: int) -> MappedFile:
+    """The shmem file ``shmem_zero_setup`` makes: as long as the mapping, so what lies past it is SIGBUS."""
+    return MappedFile(SHMEM_PATH, 0, 1, mm.allocate_shmem_inode(), FileKind.SHMEM, size=length)
 
 
 def check_mmap_offset(offset: int) -> None:
@@ -176,7 +182,7 @@ async def mmap(
         if flags & MapFlags.FIXED_NOREPLACE and mm.tree.overlapping(addr, addr + length):
             raise SyscallError(errno.EEXIST, f"{addr:#x}-{addr + length:#x} is already mapped")
         vm_flags = _vm_flags(prot, flags, file, offset, length)
-        backing, pgoff = _backing(mm, addr, vm_flags, file, offset)
+        backing, pgoff = _backing(mm, addr, length, vm_flags, file, offset)
         tx = Transaction(mm)
         vma = await tx.map_new_range(Vma(addr, addr + length, vm_flags, pgoff, backing, name))
         if flags & MapFlags.POPULATE:
@@ -429,7 +435,7 @@ async def _move_vma(tx: Transaction, old: int, old_len: int, new_len: int, new_a
 def _end_of_file(vma: Vma) -> int | None:
     """The address of the VMA's first page wholly past the end of its file (maybe beyond the VMA); None if none."""
     file = vma.file
-    if file is None or file.kind is not FileKind.REGULAR or file.pages is None:
+    if file is None or file.pages is None:
         return None
     return vma.start + max(file.pages - vma.pgoff, 0) * PAGE_SIZE
 

@@ -70,7 +70,7 @@ class FileKind(enum.Enum):
     REGULAR = "regular"
     #: The ``/dev/zero`` device: shared writable it becomes shmem, else it maps zero pages under its own name.
     ZERO = "zero"
-    #: The shmem file behind shared anonymous memory.
+    #: The shmem file behind shared anonymous memory: as long as the mapping that made it.
     SHMEM = "shmem"
     #: Directories, pipes, sockets and devices without an mmap of their own: ENODEV.
     UNMAPPABLE = "unmappable"

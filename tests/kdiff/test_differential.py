@@ -575,15 +575,19 @@ FILE_PATHS = _mostly(
 FILE_ACCESS = _mostly(st.sampled_from(["r", "rw"]), st.just("w"), 10)
 FILE_MAP_TYPES = _mostly(st.sampled_from(["private", "shared"]), st.sampled_from(["private,shared", "private,anonymous"]), 12)
 FILE_MAP_EXTRAS = _mostly(st.just(""), st.sampled_from([",populate", ",noreserve", ",growsdown", ",fixed_noreplace"]), 15)
-#: The descriptors a sequence's opens may have given (3 first), and one never opened.
-FILE_FDS = st.integers(3, 6)
+OPEN_FILES = st.builds(lambda path, access: f"open {path} {access}", FILE_PATHS, FILE_ACCESS)
 ODD_OFFSETS = st.sampled_from([0x800, 0x7FFFFFFFFFFFF000, 0xFFFFFFFFFFFFF000, 0x7FFFFFFFFFFFE000])
 
 
+def _fds(opens: int) -> st.SearchStrategy[int]:
+    """A descriptor the sequence's opens gave (3 first), rarely one never opened."""
+    return _mostly(st.integers(3, 2 + opens), st.just(9), 5)
+
+
 @st.composite
-def _file_mmap(draw: st.DrawFn, shift: int) -> str:
+def _file_mmap(draw: st.DrawFn, shift: int, opens: int) -> str:
     off, length, prot = draw(_offsets(aligned=True)), draw(_lengths(valid=True)), draw(PROTS)
-    source = draw(st.one_of(FILE_FDS.map(lambda fd: f"fd={fd}"), FILE_FDS.map(lambda fd: f"fd={fd}"), FILE_PATHS))
+    source = draw(_mostly(_fds(opens).map(lambda fd: f"fd={fd}"), FILE_PATHS, 35))
     offset = draw(_mostly(st.just(max(off - shift * P, 0)), ODD_OFFSETS, 6))
     return f"mmap {off:#x} {length:#x} {prot} {draw(FILE_MAP_TYPES)}{draw(FILE_MAP_EXTRAS)} {source} {offset:#x}"
 
@@ -595,16 +599,17 @@ def _vma_query() -> st.SearchStrategy[str]:
 @st.composite
 def file_sequences(draw: st.DrawFn) -> list[str]:
     shift = draw(st.integers(0, 2))
-    opens = draw(st.lists(st.builds(lambda path, access: f"open {path} {access}", FILE_PATHS, FILE_ACCESS),
-                          min_size=1, max_size=3))
-    setup = draw(st.lists(_file_mmap(shift), min_size=1, max_size=5))
+    opens = draw(st.lists(OPEN_FILES, min_size=1, max_size=3))
+    # Sometimes one fd covers the arena first, so that later operations split and merge its pieces.
+    base = draw(st.lists(st.builds(lambda prot, kind: f"mmap 0 {(ARENA_PAGES + 1) * P:#x} {prot} {kind} fd=3 0",
+                                   PROTS, st.sampled_from(["private", "shared"])), max_size=1))
+    setup = draw(st.lists(_file_mmap(shift, len(opens)), min_size=1, max_size=5))
     rest = draw(st.lists(st.one_of(
-        _file_mmap(shift), _file_mmap(shift), _mmap(valid=True), _munmap(), _mprotect(), _mprotect(),
-        _mremap(), _mremap(), _touch(), _touch(), _vma_query(),
-        FILE_FDS.map(lambda fd: f"close {fd}"),
-        st.builds(lambda path, access: f"open {path} {access}", FILE_PATHS, FILE_ACCESS),
+        _file_mmap(shift, len(opens)), _file_mmap(shift, len(opens)), _mmap(valid=True), _munmap(),
+        _mprotect(), _mprotect(), _mremap(), _mremap(), _touch(), _touch(), _vma_query(), _vma_query(),
+        _fds(len(opens)).map(lambda fd: f"close {fd}"), OPEN_FILES,
     ), max_size=10))
-    return opens + setup + rest
+    return opens + base + setup + rest
 
 
 @pytest.fixture(scope="session")
