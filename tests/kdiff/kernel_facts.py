@@ -942,6 +942,36 @@ FILE_FACTS: tuple[Fact, ...] = (
         ),
     ),
     Fact(
+        '10.13',
+        'MAP_SHARED_VALIDATE refuses flags outside the legacy mask (fixed_noreplace): EOPNOTSUPP, where plain shared maps',
+        steps=(
+            ('open {files}/two-pages rw', '3'),
+            ('mmap 0 0x1000 rw- private,shared,fixed_noreplace fd=3 0', 'error: EOPNOTSUPP'),
+            ('mmap 0 0x1000 rw- shared,fixed_noreplace fd=3 0', '0x0'),
+            ('mmap 0x10000 0x1000 rw- private,shared,anonymous,fixed_noreplace', 'error: EINVAL'),
+        ),
+        lines=(
+            '00000000-00001000 rw-s 00000000 {dev} {inode} {files}/two-pages',
+        ),
+    ),
+    Fact(
+        '10.14',
+        'the shmem file of shared /dev/zero or shared anonymous memory is as long as the mmap: past it (a nonzero offset, an mremap grow) is SIGBUS',
+        steps=(
+            ('mmap 0x20000 0x1000 rw- shared /dev/zero 0x1000', '0x20000'),
+            ('touch 0x20000 0x1000', 'error: EFAULT'),
+            ('mmap 0x30000 0x2000 rw- shared,anonymous', '0x30000'),
+            ('touch 0x30000 0x2000', '0'),
+            ('mremap 0x30000 0x2000 0x4000 -', '0x30000'),
+            ('touch 0x31000 0x2000', 'error: EFAULT'),
+            ('rss 0x30000', '8'),
+        ),
+        lines=(
+            '00020000-00021000 rw-s 00001000 00:01 1                                  /dev/zero (deleted)',
+            '00030000-00034000 rw-s 00000000 00:01 2                                  /dev/zero (deleted)',
+        ),
+    ),
+    Fact(
         '11.1',
         'no hint: private anonymous lengths that are multiples of 2 MiB start 2 MiB-aligned (leaving a hole), others go right below',
         steps=(
