@@ -226,6 +226,11 @@ _ADDR = Argument("ADDR", "start address")
 _LEN = Argument("LEN", "bytes")
 
 
+def _one_number(words: Sequence[str], usage: str, what: str) -> int:
+    check_arity(words, 1, 1, usage)
+    return parse_number(words[1], what)
+
+
 def _address_and_length(words: Sequence[str], usage: str) -> tuple[int, int]:
     check_arity(words, 2, 2, usage)
     return parse_number(words[1], "ADDR"), parse_number(words[2], "LEN")
@@ -334,8 +339,7 @@ class Close(Call[Process]):
 
     @classmethod
     def parse(cls, words: Sequence[str]) -> Close:
-        check_arity(words, 1, 1, cls.usage)
-        return cls(parse_number(words[1], "FD"))
+        return cls(_one_number(words, cls.usage, "FD"))
 
     def line(self) -> str:
         return f"close {self.fd}"
@@ -528,11 +532,6 @@ class Spawn(Call[ProcessTable]):
         return str(process.pid)
 
 
-def _pid(words: Sequence[str], usage: str) -> int:
-    check_arity(words, 1, 1, usage)
-    return parse_number(words[1], "PID")
-
-
 @ROOT_CALLS.register
 @dataclass(frozen=True)
 class Kill(Call[ProcessTable]):
@@ -545,7 +544,7 @@ class Kill(Call[ProcessTable]):
 
     @classmethod
     def parse(cls, words: Sequence[str]) -> Kill:
-        return cls(_pid(words, cls.usage))
+        return cls(_one_number(words, cls.usage, "PID"))
 
     def line(self) -> str:
         return f"kill {self.pid}"
@@ -567,7 +566,7 @@ class Clone(Call[ProcessTable]):
 
     @classmethod
     def parse(cls, words: Sequence[str]) -> Clone:
-        return cls(_pid(words, cls.usage))
+        return cls(_one_number(words, cls.usage, "PID"))
 
     def line(self) -> str:
         return f"clone {self.pid}"
