@@ -18,6 +18,7 @@ import enum
 import errno
 import os
 import re
+import stat
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from .hostproc import real_task
 from .mm import syscalls
 from .mm.query import QueryFlags, query
 from .mm.syscalls import MapFlags, MremapFlags
-from .mm.vma import MappedFile, VmFlags, prot_from_text, prot_to_text
+from .mm.vma import FileKind, MappedFile, VmFlags, prot_from_text, prot_to_text
 from .mm.walk import LockMode
 from .population import LAYOUTS, clone_real_process
 from .procfs.maps import format_maps_line
@@ -123,22 +124,57 @@ class HostFiles:
     own_device: int | None = None
 
 
-async def mapped_file(path: str) -> MappedFile:
-    """A file to map: the real file's device and inode, as the kernel would print them.
+#: The ``/dev/zero`` device number (char major 1, minor 5).
+_ZERO_DEVICE = os.makedev(1, 5)
+#: Access words of ``open``: (readable, writable).
+ACCESS_WORDS = {"r": (True, False), "w": (False, True), "rw": (True, True)}
+
+
+def _file_kind(info: os.stat_result) -> FileKind:
+    if stat.S_ISREG(info.st_mode):
+        return FileKind.REGULAR
+    if stat.S_ISCHR(info.st_mode) and info.st_rdev == _ZERO_DEVICE:
+        return FileKind.ZERO
+    return FileKind.UNMAPPABLE
+
+
+def _host_file(path: str, readable: bool = True, writable: bool = False) -> MappedFile:
+    """Open the host's ``path`` for a simulated process: a new open file, named by its resolved path.
+
+    The one place a ctl command reaches the host's files (blocking: it
+    resolves symlinks and ``..``, stats and checks access).  Errors are
+    open(2)'s: ENOENT, ELOOP..., EISDIR for a directory opened for writing,
+    EACCES where the daemon may not read or write it.  A regular file's size
+    is taken now; a file that grows later is not seen.
+    """
+    try:
+        real = os.path.realpath(path, strict=True)
+        info = os.stat(real)
+    except OSError as error:
+        raise SyscallError(error.errno or errno.ENOENT, f"cannot open {path}: {error.strerror}") from None
+    if writable and stat.S_ISDIR(info.st_mode):
+        raise SyscallError(errno.EISDIR, f"cannot open {path} for writing: it is a directory")
+    if not os.access(real, (os.R_OK if readable else 0) | (os.W_OK if writable else 0)):
+        raise SyscallError(errno.EACCES, f"cannot open {path}: permission denied")
+    kind = _file_kind(info)
+    size = info.st_size if kind is FileKind.REGULAR else None
+    return MappedFile(real, os.major(info.st_dev), os.minor(info.st_dev), info.st_ino, kind, size, readable, writable)
+
+
+async def host_file(path: str, readable: bool = True, writable: bool = False) -> MappedFile:
+    """:func:`_host_file` on a worker thread, so the daemon keeps serving while the host answers.
 
     ENODEV for a file of this mount; ETIMEDOUT when the host takes longer
     than :data:`HOST_LOOKUP_TIMEOUT` to answer (its worker thread is left to finish alone).
     """
     try:
         with trio.fail_after(HOST_LOOKUP_TIMEOUT):
-            info = await trio.to_thread.run_sync(os.stat, path, abandon_on_cancel=True)
+            file = await trio.to_thread.run_sync(_host_file, path, readable, writable, abandon_on_cancel=True)
     except trio.TooSlowError:
         raise SyscallError(errno.ETIMEDOUT, f"cannot map {path}: no answer within {HOST_LOOKUP_TIMEOUT:g} s") from None
-    except OSError as error:
-        raise SyscallError(error.errno or errno.ENOENT, f"cannot map {path}: {error.strerror}") from None
-    if info.st_dev == HostFiles.own_device:
+    if os.makedev(file.dev_major, file.dev_minor) == HostFiles.own_device:
         raise SyscallError(errno.ENODEV, f"cannot map {path}: a file of this fakeproc mount cannot be mapped")
-    return MappedFile(os.path.abspath(path), os.major(info.st_dev), os.minor(info.st_dev), info.st_ino)
+    return file
 
 
 # --------------------------------------------------------------------------
@@ -230,6 +266,11 @@ _ADDR = Argument("ADDR", "start address")
 _LEN = Argument("LEN", "bytes")
 
 
+def _one_number(words: Sequence[str], usage: str, what: str) -> int:
+    check_arity(words, 1, 1, usage)
+    return parse_number(words[1], what)
+
+
 def _address_and_length(words: Sequence[str], usage: str) -> tuple[int, int]:
     check_arity(words, 2, 2, usage)
     return parse_number(words[1], "ADDR"), parse_number(words[2], "LEN")
@@ -243,14 +284,15 @@ def _address_and_length(words: Sequence[str], usage: str) -> tuple[int, int]:
 class Mmap(Call[Process]):
     name = "mmap"
     summary = "map memory; prints the address"
-    usage = "mmap ADDR LEN PROT FLAGS [PATH OFFSET]"
+    usage = "mmap ADDR LEN PROT FLAGS [fd=N|PATH OFFSET]"
     arguments = (
         Argument("ADDR", "0 lets the kernel choose"),
         _LEN,
         Argument("PROT", "like rw- or r-x"),
         Argument("FLAGS", f"comma-separated: {','.join(MAP_FLAGS.words)}"),
-        Argument("PATH", "a file to map (then OFFSET too)", optional=True),
-        Argument("OFFSET", "where in PATH the mapping starts", optional=True),
+        Argument("FILE", "fd=N (a descriptor from open) or a PATH opened for this mmap only; then OFFSET too",
+                 optional=True),
+        Argument("OFFSET", "where in the file the mapping starts", optional=True),
     )
 
     addr: int
@@ -259,6 +301,7 @@ class Mmap(Call[Process]):
     flags: MapFlags
     path: str | None = None
     offset: int = 0
+    fd: int | None = None
 
     @classmethod
     def parse(cls, words: Sequence[str]) -> Mmap:
@@ -270,17 +313,80 @@ class Mmap(Call[Process]):
         flags = MAP_FLAGS.parse(words[4])
         if len(words) == 5:
             return cls(addr, length, prot, flags)
-        if flags & MapFlags.ANONYMOUS:
-            raise invalid("an anonymous mapping takes no PATH")
-        return cls(addr, length, prot, flags, words[5], parse_number(words[6], "OFFSET"))
+        offset = parse_number(words[6], "OFFSET")
+        # Like mmap(2), anonymous memory ignores the file (not a bad offset), though a PATH is still opened.
+        if words[5].startswith("fd="):
+            return cls(addr, length, prot, flags, None, offset, parse_number(words[5][3:], "fd"))
+        return cls(addr, length, prot, flags, words[5], offset)
 
     def line(self) -> str:
-        file = "" if self.path is None else f" {self.path} {self.offset:#x}"
+        if self.fd is not None:
+            file = f" fd={self.fd} {self.offset:#x}"
+        else:
+            file = "" if self.path is None else f" {self.path} {self.offset:#x}"
         return f"mmap {self.addr:#x} {self.length:#x} {prot_to_text(self.prot)} {MAP_FLAGS.text(self.flags)}{file}"
 
     async def apply(self, process: Process) -> str:
-        file = None if self.path is None else await mapped_file(self.path)
+        """Map; a PATH is opened for this mmap alone, read-write only for a shared writable mapping."""
+        file = None
+        if self.path is not None:
+            file = await host_file(self.path, writable=bool(self.flags & MapFlags.SHARED and self.prot & VmFlags.WRITE))
+        elif self.fd is not None and not self.flags & MapFlags.ANONYMOUS:
+            syscalls.check_mmap_offset(self.offset)  # mmap(2) checks the offset before it looks the fd up
+            file = process.files.get(self.fd)
         return f"{await syscalls.mmap(process.mm, self.addr, self.length, self.prot, self.flags, file, self.offset):#x}"
+
+
+@PROCESS_CALLS.register
+@dataclass(frozen=True)
+class Open(Call[Process]):
+    name = "open"
+    summary = "open a host file for the process; prints its descriptor"
+    usage = "open PATH [r|w|rw]"
+    arguments = (
+        Argument("PATH", "a host file (symlinks are resolved)"),
+        Argument("r|w|rw", "read-only (default), write-only or read-write", optional=True),
+    )
+
+    path: str
+    access: str = "r"
+
+    @classmethod
+    def parse(cls, words: Sequence[str]) -> Open:
+        check_arity(words, 1, 2, cls.usage)
+        access = words[2] if len(words) > 2 else "r"
+        if access not in ACCESS_WORDS:
+            raise invalid(f"access {access[:10]!r} is not one of {', '.join(ACCESS_WORDS)}")
+        return cls(words[1], access)
+
+    def line(self) -> str:
+        return f"open {self.path} {self.access}"
+
+    async def apply(self, process: Process) -> str:
+        readable, writable = ACCESS_WORDS[self.access]
+        return str(process.files.install(await host_file(self.path, readable, writable)))
+
+
+@PROCESS_CALLS.register
+@dataclass(frozen=True)
+class Close(Call[Process]):
+    name = "close"
+    summary = "close a descriptor (its mappings stay)"
+    usage = "close FD"
+    arguments = (Argument("FD", "a descriptor from open"),)
+
+    fd: int
+
+    @classmethod
+    def parse(cls, words: Sequence[str]) -> Close:
+        return cls(_one_number(words, cls.usage, "FD"))
+
+    def line(self) -> str:
+        return f"close {self.fd}"
+
+    async def apply(self, process: Process) -> str:
+        process.files.close(self.fd)
+        return "0"
 
 
 @PROCESS_CALLS.register
@@ -470,11 +576,6 @@ class Spawn(Call[ProcessTable]):
         return str(process.pid)
 
 
-def _pid(words: Sequence[str], usage: str) -> int:
-    check_arity(words, 1, 1, usage)
-    return parse_number(words[1], "PID")
-
-
 @ROOT_CALLS.register
 @dataclass(frozen=True)
 class Kill(Call[ProcessTable]):
@@ -487,7 +588,7 @@ class Kill(Call[ProcessTable]):
 
     @classmethod
     def parse(cls, words: Sequence[str]) -> Kill:
-        return cls(_pid(words, cls.usage))
+        return cls(_one_number(words, cls.usage, "PID"))
 
     def line(self) -> str:
         return f"kill {self.pid}"
@@ -509,7 +610,7 @@ class Clone(Call[ProcessTable]):
 
     @classmethod
     def parse(cls, words: Sequence[str]) -> Clone:
-        return cls(_pid(words, cls.usage))
+        return cls(_one_number(words, cls.usage, "PID"))
 
     def line(self) -> str:
         return f"clone {self.pid}"

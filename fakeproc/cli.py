@@ -18,6 +18,7 @@ from . import execview
 from .calls import PROCESS_CALLS, ROOT_CALLS, Call
 from .client import CtlRejected, ctl_path, round_trip
 from .errors import SyscallError
+from .mm.mm import Limits
 from .mm.walk import LockMode
 from .mounts import clear_stale_mount, mount_type
 from .population import LAYOUTS, clone_real_process
@@ -63,6 +64,13 @@ def add_mount_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--passthrough", action="store_true",
                         help="a complete /proc for `fakeproc exec`: the host's processes and files, read-only, "
                              "beside simulated ones numbered above the kernel's pid limit")
+    parser.add_argument("--mmap-min-addr", type=_argument(_non_negative), metavar="BYTES",
+                        help="pin vm.mmap_min_addr (default: the host's)")
+    parser.add_argument("--max-map-count", type=_argument(_non_negative), metavar="N",
+                        help="pin vm.max_map_count (default: the host's)")
+    parser.add_argument("--thp-align", choices=["on", "off"],
+                        help="pin whether large anonymous mappings are 2 MiB aligned "
+                             "(default: on where the host has transparent huge pages)")
     parser.add_argument("--debug", action="store_true", help="log every request")
 
 
@@ -72,9 +80,26 @@ def parse_max_processes(text: str) -> int:
     return int(text)
 
 
+def _non_negative(text: str) -> int:
+    value = int(text, 0)
+    if value < 0:
+        raise ValueError(f"{text} is negative")
+    return value
+
+
+def mount_limits(args: argparse.Namespace) -> Limits:
+    """The host's limits, with what the options pin."""
+    host = Limits.from_host()
+    return Limits(
+        host.mmap_min_addr if args.mmap_min_addr is None else args.mmap_min_addr,
+        host.max_map_count if args.max_map_count is None else args.max_map_count,
+        host.thp_align if args.thp_align is None else args.thp_align == "on",
+    )
+
+
 def build_table(args: argparse.Namespace) -> ProcessTable:
     first_pid = PID_MAX_LIMIT if args.passthrough else FIRST_PID
-    table = ProcessTable(Preempter(args.preempt), args.lock_mode, first_pid, args.max_processes)
+    table = ProcessTable(Preempter(args.preempt), args.lock_mode, first_pid, args.max_processes, mount_limits(args))
     if args.population == "demo":
         LAYOUTS["demo"](table.spawn("bash"))
         LAYOUTS["many"](table.spawn("many-vmas"))

@@ -6,6 +6,10 @@ import errno
 import os
 
 
+#: Where Python's errno table names an errno by an alias, the name Linux's errno.h and strace use.
+_KERNEL_NAMES = {errno.EOPNOTSUPP: "EOPNOTSUPP"}
+
+
 class SyscallError(OSError):
     """A simulated syscall failed.  ``errno`` is what the real syscall would return."""
 
@@ -14,7 +18,8 @@ class SyscallError(OSError):
 
     @property
     def errno_name(self) -> str:
-        return errno.errorcode.get(self.errno or 0, "EIO")
+        code = self.errno or 0
+        return _KERNEL_NAMES.get(code) or errno.errorcode.get(code, "EIO")
 
     def result_line(self) -> str:
         """The ctl result line: ``error: ENAME message``."""

@@ -8,17 +8,25 @@ import re
 from collections.abc import Callable
 
 from .errors import SyscallError
-from .mm.vma import MAY_MASK, PAGE_SHIFT, MappedFile, Vma, VmFlags, prot_from_text
+from .mm.syscalls import SHMEM_PATH
+from .mm.vma import MAY_MASK, PAGE_SHIFT, FileKind, MappedFile, Vma, VmFlags, prot_from_text
 from .process import Process, ProcessTable
 
 _MAPS_LINE = re.compile(
     r"([0-9a-f]+)-([0-9a-f]+) ([r-][w-][x-])([ps]) ([0-9a-f]+) ([0-9a-f]+):([0-9a-f]+) (\d+) ?(.*)\n?"
 )
 _GATE_START = 0xFFFFFFFFFF600000
+#: A clone's open files by what its maps lines show of them: (path, major, minor, inode).
+OpenFiles = dict[tuple[str, int, int, int], MappedFile]
 
 
-def parse_maps_line(line: str) -> Vma:
-    """A Vma that renders back to exactly ``line`` (a real kernel's maps line)."""
+def parse_maps_line(line: str, open_files: OpenFiles | None = None) -> Vma:
+    """A Vma that renders back to exactly ``line`` (a real kernel's maps line).
+
+    Lines showing the same file share one open file from ``open_files``, as
+    the segments a loader maps from one descriptor do, so that they merge
+    where the kernel's would after a change.
+    """
     match = _MAPS_LINE.fullmatch(line)
     if not match:
         raise ValueError(f"not a maps line: {line!r}")
@@ -29,7 +37,9 @@ def parse_maps_line(line: str) -> Vma:
     name = name.lstrip(" ")
     major_n, minor_n, inode_n = int(major, 16), int(minor, 16), int(inode)
     if major_n or minor_n or inode_n:
-        file = MappedFile(name, major_n, minor_n, inode_n)
+        kind = FileKind.SHMEM if name == SHMEM_PATH else FileKind.REGULAR
+        key = (name, major_n, minor_n, inode_n)
+        file = (open_files if open_files is not None else {}).setdefault(key, MappedFile(*key, kind))
         return Vma(int(start, 16), int(end, 16), flags, int(offset, 16) >> PAGE_SHIFT, file)
     return Vma(int(start, 16), int(end, 16), flags, int(start, 16) >> PAGE_SHIFT, None, name or None)
 
@@ -37,8 +47,9 @@ def parse_maps_line(line: str) -> Vma:
 def install_lines(process: Process, lines: list[str]) -> None:
     """Install every VMA of a real maps text, leaving out the gate VMA."""
     mm = process.mm
+    open_files: OpenFiles = {}
     for line in lines:
-        vma = parse_maps_line(line)
+        vma = parse_maps_line(line, open_files)
         if vma.start >= _GATE_START:
             continue
         mm.install(vma)

@@ -13,7 +13,8 @@ from typing import NamedTuple
 from sortedcontainers import SortedDict
 
 from .errors import SyscallError
-from .mm.mm import MemoryManager
+from .mm.mm import Limits, MemoryManager
+from .mm.vma import MappedFile
 from .mm.walk import LockMode
 from .sched import Preempter
 
@@ -33,8 +34,52 @@ class Credentials(NamedTuple):
     def of_daemon(cls) -> Credentials:
         """The daemon's own: the owner of what it starts by itself (the population, workloads)."""
         return cls(os.getuid(), os.getgid())
+
+
 #: Live processes a table holds unless told otherwise, like the kernel's default pid_max.
 DEFAULT_MAX_PROCESSES = 32768
+#: RLIMIT_NOFILE's usual soft limit: descriptors go from 0 to one below it.
+OPEN_FILES_LIMIT = 1024
+
+
+class FileTable:
+    """A process's open file descriptors (``files_struct``): numbers to open files.
+
+    The table belongs to the process, not to its address space, as in Linux
+    (threads may share one without the other): a mapping holds the open file
+    itself, never its number, so it outlives ``close`` and a reused number
+    is a new open file.  Descriptors 0-2 stand for the standard streams a
+    process is born with, so the first open gets 3, like a fresh program's.
+    """
+
+    FIRST_FREE = 3
+
+    def __init__(self, limit: int = OPEN_FILES_LIMIT) -> None:
+        self.limit = limit
+        self._files: dict[int, MappedFile] = {}
+
+    def __len__(self) -> int:
+        return len(self._files)
+
+    def install(self, file: MappedFile) -> int:
+        """The lowest free descriptor, now referring to ``file``; EMFILE at the limit.  O(n) for n open files."""
+        fd = next(fd for fd in itertools.count(self.FIRST_FREE) if fd not in self._files)
+        if fd >= self.limit:
+            raise SyscallError(errno.EMFILE, f"all {self.limit} file descriptors are in use")
+        self._files[fd] = file
+        return fd
+
+    def get(self, fd: int) -> MappedFile:
+        """The open file of ``fd`` or SyscallError(EBADF).  O(1)."""
+        file = self._files.get(fd)
+        if file is None:
+            raise SyscallError(errno.EBADF, f"fd {fd} is not open")
+        return file
+
+    def close(self, fd: int) -> None:
+        """Forget ``fd``; its mappings stay.  EBADF if it is not open.  O(1)."""
+        self.get(fd)
+        del self._files[fd]
 
 
 @dataclass
@@ -56,6 +101,8 @@ class Process:
     environ: dict[str, str] = field(default_factory=dict)
     #: CLOCK_BOOTTIME at spawn, in seconds: stat's starttime.
     started: float = field(default_factory=lambda: time.clock_gettime(time.CLOCK_BOOTTIME))
+    #: Its open file descriptors (ctl ``open``/``close``).
+    files: FileTable = field(default_factory=FileTable)
 
     def __post_init__(self) -> None:
         self.comm = self.comm[:15]
@@ -72,11 +119,13 @@ class ProcessTable:
     """All simulated processes of one daemon, sharing one Preempter (the machine)."""
 
     def __init__(self, preempter: Preempter | None = None, lock_mode: LockMode = LockMode.VMA,
-                 first_pid: int = FIRST_PID, max_processes: int = DEFAULT_MAX_PROCESSES) -> None:
+                 first_pid: int = FIRST_PID, max_processes: int = DEFAULT_MAX_PROCESSES, limits: Limits = Limits()) -> None:
         self.preempter = preempter if preempter is not None else Preempter()
         self.default_lock_mode = lock_mode
         #: Live processes at most: a spawn past it fails with EAGAIN, as fork does at the kernel's limits.
         self.max_processes = max_processes
+        #: The host settings every address space of this table answers by.
+        self.limits = limits
         self._processes: SortedDict[int, Process] = SortedDict()
         self._pids = itertools.count(first_pid)
         #: Real callers whose /proc/self is a simulated process: real pid -> (its start time, simulated pid).
@@ -119,7 +168,7 @@ class ProcessTable:
         uid = daemon.uid if uid is None else uid
         gid = daemon.gid if gid is None else gid
         pid = next(self._pids)
-        mm = MemoryManager(self.preempter, reader_lock_mode=lock_mode or self.default_lock_mode)
+        mm = MemoryManager(self.preempter, reader_lock_mode=lock_mode or self.default_lock_mode, limits=self.limits)
         if mmap_base is not None:
             mm.mmap_base = mmap_base
         process = Process(pid, comm, mm, cmdline or [], uid=uid, gid=gid)

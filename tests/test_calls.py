@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 
 from fakeproc import cli
 from fakeproc.calls import (
-    PROCESS_CALLS, ROOT_CALLS, Call, Clone, Kill, Mmap, Mprotect, Mremap, Munmap, Query, SelfView, Spawn, Touch, check_arity,
+    PROCESS_CALLS, ROOT_CALLS, Call, Clone, Close, Kill, Mmap, Mprotect, Mremap, Munmap, Open, Query, SelfView, Spawn,
+    Touch, check_arity,
 )
 from fakeproc.ctl import process_session
 from fakeproc.errors import SyscallError
@@ -105,12 +106,17 @@ WORD = st.text(st.characters(blacklist_categories=("Cc", "Cs", "Zs", "Zl", "Zp")
     lambda text: text.split() == [text]
 )
 FILE_MAP_FLAGS = _flags(MapFlags, min_size=1).filter(lambda flags: not flags & MapFlags.ANONYMOUS)
+#: A PATH word of mmap: ``fd=`` starts the descriptor form instead.
+PATH_WORD = WORD.filter(lambda text: not text.startswith("fd="))
 
 STRATEGIES: dict[type[Call[Any]], st.SearchStrategy[Call[Any]]] = {
     Mmap: st.one_of(
         st.builds(Mmap, ULONG, ULONG, PROT, _flags(MapFlags, min_size=1)),
-        st.builds(Mmap, ULONG, ULONG, PROT, FILE_MAP_FLAGS, WORD, ULONG),
+        st.builds(Mmap, ULONG, ULONG, PROT, FILE_MAP_FLAGS, PATH_WORD, ULONG),
+        st.builds(Mmap, ULONG, ULONG, PROT, _flags(MapFlags, min_size=1), st.none(), ULONG, ULONG),
     ),
+    Open: st.builds(Open, WORD, st.sampled_from(["r", "w", "rw"])),
+    Close: st.builds(Close, ULONG),
     Munmap: st.builds(Munmap, ULONG, ULONG),
     Mprotect: st.builds(Mprotect, ULONG, ULONG, PROT),
     Mremap: st.builds(Mremap, ULONG, ULONG, ULONG, _flags(MremapFlags), ULONG),
@@ -161,8 +167,8 @@ def test_parse_reads_every_spelling(line: str, call: Call[Any]) -> None:
 
 @pytest.mark.parametrize("line, message", [
     ("", "empty command"),
-    ("frobnicate 1", "unknown command 'frobnicate'; commands: mmap, munmap, mprotect, mremap, query, touch"),
-    ("mmap 0 0x1000 rw-", "usage: mmap ADDR LEN PROT FLAGS [PATH OFFSET]"),
+    ("frobnicate 1", "unknown command 'frobnicate'; commands: mmap, open, close, munmap, mprotect, mremap, query, touch"),
+    ("mmap 0 0x1000 rw-", "usage: mmap ADDR LEN PROT FLAGS [fd=N|PATH OFFSET]"),
     ("munmap 0x1000", "usage: munmap ADDR LEN"),
     ("mremap 0 1", "usage: mremap OLD OLDLEN NEWLEN [FLAGS [NEWADDR]]"),
     ("mmap -1 0x1000 rw- private,anonymous", "ADDR must be 0x hex or decimal, not '-1'"),
@@ -174,7 +180,6 @@ def test_parse_reads_every_spelling(line: str, call: Call[Any]) -> None:
     ("mremap 0 1 1 sideways", "FLAGS 'sideways': use comma-separated words from maymove, fixed, dontunmap"),
     ("query 0 ,", "FLAGS ',': use comma-separated words from covering_or_next, file_backed, readable, writable, "
      "executable, shared"),
-    ("mmap 0 0x1000 r-- private,anonymous /bin/sh 0", "an anonymous mapping takes no PATH"),
 ])
 def test_process_call_errors(line: str, message: str) -> None:
     with pytest.raises(SyscallError) as failure:
@@ -197,11 +202,11 @@ def test_root_call_errors(line: str, message: str) -> None:
     assert failure.value.errno == errno.EINVAL and failure.value.strerror == message
 
 
-async def test_a_missing_file_fails_when_applied_with_the_stat_errno() -> None:
+async def test_a_missing_file_fails_when_applied_with_the_open_errno() -> None:
     call = PROCESS_CALLS.parse("mmap 0 0x1000 r-- private /nonexistent/file 0")
     with pytest.raises(SyscallError) as failure:
         await call.apply(ProcessTable().spawn("p"))
-    assert failure.value.errno == errno.ENOENT and "cannot map /nonexistent/file" in str(failure.value)
+    assert failure.value.errno == errno.ENOENT and "cannot open /nonexistent/file" in str(failure.value)
 
 
 # -- workloads: the runner sends each result back ------------------------------

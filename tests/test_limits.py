@@ -93,15 +93,15 @@ def test_mmap_of_a_file_in_the_mount_is_enodev_and_the_daemon_keeps_serving(demo
 async def test_a_host_path_that_never_answers_is_etimedout(monkeypatch: pytest.MonkeyPatch) -> None:
     answered = threading.Event()
 
-    def hung_stat(path: str, *args: object, **options: object) -> os.stat_result:
+    def hung_lookup(path: str, *args: object) -> None:
         answered.wait(WAIT)
-        raise OSError(errno.EIO, "answered too late")
+        raise SyscallError(errno.EIO, "answered too late")
 
     monkeypatch.setattr(calls, "HOST_LOOKUP_TIMEOUT", 0.2)
-    monkeypatch.setattr(os, "stat", hung_stat)
+    monkeypatch.setattr(calls, "_host_file", hung_lookup)
     try:
         with pytest.raises(SyscallError) as failure:
-            await calls.mapped_file("/a/hung/network/mount/file")
+            await calls.host_file("/a/hung/network/mount/file")
     finally:
         answered.set()
     assert failure.value.errno == errno.ETIMEDOUT

@@ -103,7 +103,9 @@ async def test_rss_counts_touched_pages_and_shared_counts_file_pages() -> None:
     await syscalls.touch(mm, anon + PAGE_SIZE, 3 * PAGE_SIZE)
     statm = render_statm(process).decode().split()
     assert statm[RESIDENT] == "3" and statm[SHARED] == "0"
-    mapped = await syscalls.mmap(mm, 0, 4 * PAGE_SIZE, VmFlags.READ, MapFlags.PRIVATE, MappedFile("/data", inode=7))
+    # A two-page file: the read fault maps both of its pages, none past its end.
+    data = MappedFile("/data", inode=7, size=2 * PAGE_SIZE)
+    mapped = await syscalls.mmap(mm, 0, 4 * PAGE_SIZE, VmFlags.READ, MapFlags.PRIVATE, data)
     await syscalls.touch(mm, mapped, 2 * PAGE_SIZE)
     fields = parse_stat(render_stat(process).decode())
     statm = render_statm(process).decode().split()

@@ -13,6 +13,7 @@ import itertools
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..sched import Preempter
 from .locks import RWSemaphore, SeqCount, VmaLocks
@@ -23,9 +24,9 @@ from .walk import LockMode
 
 #: x86-64 user address space: TASK_SIZE_MAX.
 TASK_SIZE = 0x7FFFFFFFF000
-#: Lowest address mmap may hand out (vm.mmap_min_addr).
+#: Lowest address mmap may hand out (vm.mmap_min_addr) unless the host says otherwise.
 MMAP_MIN_ADDR = 0x10000
-#: vm.max_map_count.
+#: vm.max_map_count unless the host says otherwise.
 MAX_MAP_COUNT = 65530
 #: Where top-down placement starts unless a process says otherwise.
 DEFAULT_MMAP_BASE = 0x7F0000000000
@@ -33,6 +34,46 @@ DEFAULT_MMAP_BASE = 0x7F0000000000
 FIRST_SHMEM_INODE = 0x1000
 
 CommitObserver = Callable[["MemoryManager"], None]
+
+_MMAP_MIN_ADDR_FILE = Path("/proc/sys/vm/mmap_min_addr")
+_MAX_MAP_COUNT_FILE = Path("/proc/sys/vm/max_map_count")
+#: Present exactly when the kernel is built with CONFIG_TRANSPARENT_HUGEPAGE.
+THP_ENABLED_FILE = Path("/sys/kernel/mm/transparent_hugepage/enabled")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The host's settings that decide mmap answers: two sysctls and whether THP exists.
+
+    The defaults are a common distribution's values with THP alignment off;
+    :meth:`from_host` reads the running kernel's, so that a simulation gives
+    the answers the host would.
+    """
+
+    #: vm.mmap_min_addr: no mapping below it (EPERM for fixed, hints rounded up).
+    mmap_min_addr: int = MMAP_MIN_ADDR
+    #: vm.max_map_count: the most VMAs an address space may have.
+    max_map_count: int = MAX_MAP_COUNT
+    #: Whether no-hint private anonymous mappings whose length is a multiple
+    #: of 2 MiB are placed on a 2 MiB boundary (Linux 6.7 and later built
+    #: with CONFIG_TRANSPARENT_HUGEPAGE, whatever the sysfs mode says).
+    thp_align: bool = False
+
+    @classmethod
+    def from_host(cls) -> Limits:
+        """This machine's values; a setting that cannot be read keeps its default."""
+        return cls(
+            _read_sysctl(_MMAP_MIN_ADDR_FILE, MMAP_MIN_ADDR),
+            _read_sysctl(_MAX_MAP_COUNT_FILE, MAX_MAP_COUNT),
+            THP_ENABLED_FILE.exists(),
+        )
+
+
+def _read_sysctl(path: Path, default: int) -> int:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return default
 
 
 @dataclass
@@ -52,8 +93,10 @@ class MemoryManager:
         preempter: Preempter | None = None,
         mmap_base: int = DEFAULT_MMAP_BASE,
         reader_lock_mode: LockMode = LockMode.VMA,
+        limits: Limits = Limits(),
     ) -> None:
         self.preempter = preempter if preempter is not None else Preempter()
+        self.limits = limits
         self.mmap_base = mmap_base
         #: How maps readers lock this address space unless a reader asks for another mode.
         self.reader_lock_mode = reader_lock_mode

@@ -14,10 +14,10 @@ import enum
 import errno
 
 from ..errors import SyscallError
-from .mm import MAX_MAP_COUNT, MMAP_MIN_ADDR, TASK_SIZE, MemoryManager
-from .placement import get_unmapped_area, in_task_range, mmap_address, page_align
+from .mm import TASK_SIZE, MemoryManager
+from .placement import HUGE_PAGE_SIZE, get_unmapped_area, huge_aligned_area, in_task_range, mmap_address, page_align
 from .transaction import Transaction
-from .vma import MAY_MASK, PAGE_SHIFT, PAGE_SIZE, PROT_MASK, MappedFile, Vma, VmFlags
+from .vma import MAY_MASK, PAGE_SHIFT, PAGE_SIZE, PROT_MASK, FileKind, MappedFile, Vma, VmFlags
 
 
 class MapFlags(enum.Flag):
@@ -38,54 +38,113 @@ class MremapFlags(enum.Flag):
     DONTUNMAP = enum.auto()
 
 
+#: The flags MAP_SHARED_VALIDATE accepts (LEGACY_MAP_MASK): all but fixed_noreplace.
+LEGACY_MAP_FLAGS = ~MapFlags.FIXED_NOREPLACE
 #: Mappings mremap may neither grow nor DONTUNMAP.
 UNEXPANDABLE = VmFlags.DONTEXPAND | VmFlags.PFNMAP
 #: Shared anonymous memory is a deleted shmem file, as maps shows it.
 SHMEM_PATH = "/dev/zero (deleted)"
 _ULONG = (1 << 64) - 1
+#: fault_around_bytes: a read fault in the page cache maps the cached pages of the aligned block around it.
+FAULT_AROUND_BYTES = 0x10000
 
 
 # --------------------------------------------------------------------------
 # mmap
 
 
-def _round_hint(hint: int) -> int:
+def _round_hint(mm: MemoryManager, hint: int) -> int:
     """``round_hint_to_min``."""
     hint &= ~(PAGE_SIZE - 1)
-    return MMAP_MIN_ADDR if 0 < hint < MMAP_MIN_ADDR else hint
+    floor = page_align(mm.limits.mmap_min_addr)
+    return floor if 0 < hint < floor else hint
 
 
-def _vm_flags(prot: VmFlags, flags: MapFlags) -> VmFlags:
-    vm = prot | MAY_MASK
-    if flags & MapFlags.SHARED:
+def _place(mm: MemoryManager, addr: int, length: int, flags: MapFlags, file: MappedFile | None, offset: int) -> int:
+    """``__get_unmapped_area``: where the mapping goes, 2 MiB aligned for large private anonymous memory."""
+    if flags & (MapFlags.FIXED | MapFlags.FIXED_NOREPLACE):
+        return mmap_address(mm, addr, length, fixed=True)
+    addr = _round_hint(mm, addr)
+    huge = mm.limits.thp_align and not addr and file is None and not flags & MapFlags.SHARED
+    if huge and length % HUGE_PAGE_SIZE == 0:
+        return huge_aligned_area(mm, length, offset)
+    return mmap_address(mm, addr, length, fixed=False)
+
+
+def _file_vm_flags(vm: VmFlags, flags: MapFlags, file: MappedFile, offset: int, length: int) -> VmFlags:
+    """``do_mmap``'s checks of a file mapping, in its order; the flags the open file's access mode leaves.
+
+    A shared mapping of a file opened read-only loses VM_SHARED and
+    VM_MAYWRITE (it keeps VM_MAYSHARE, so maps still shows ``s``).
+    """
+    if length > file.max_size or offset >> PAGE_SHIFT > (file.max_size - length) >> PAGE_SHIFT:
+        raise SyscallError(errno.EOVERFLOW, f"offset {offset:#x} + length {length:#x} passes the largest size of {file.path}")
+    kind = flags & (MapFlags.PRIVATE | MapFlags.SHARED)
+    if kind & MapFlags.SHARED:  # MAP_SHARED, or MAP_SHARED_VALIDATE (private and shared)
+        if kind & MapFlags.PRIVATE and flags & ~LEGACY_MAP_FLAGS:
+            raise SyscallError(errno.EOPNOTSUPP, "private,shared (MAP_SHARED_VALIDATE) refuses fixed_noreplace")
+        if vm & VmFlags.WRITE and not file.writable:
+            raise SyscallError(errno.EACCES, f"{file.path} is not open for writing: no writable shared mapping")
         vm |= VmFlags.SHARED | VmFlags.MAYSHARE
+        if not file.writable:
+            vm &= ~(VmFlags.SHARED | VmFlags.MAYWRITE)
+    elif kind != MapFlags.PRIVATE:
+        raise SyscallError(errno.EINVAL, "one of private and shared is required")
+    if not file.readable:
+        raise SyscallError(errno.EACCES, f"{file.path} is not open for reading")
+    if file.kind is FileKind.UNMAPPABLE:
+        raise SyscallError(errno.ENODEV, f"{file.path} cannot be mapped (not a regular file or /dev/zero)")
+    if vm & VmFlags.GROWSDOWN:
+        raise SyscallError(errno.EINVAL, "growsdown needs a private anonymous mapping")
+    return vm
+
+
+def _vm_flags(prot: VmFlags, flags: MapFlags, file: MappedFile | None, offset: int, length: int) -> VmFlags:
+    """The new VMA's flags, after the checks of the ``MAP_TYPE`` switch of ``do_mmap``."""
+    vm = prot | MAY_MASK
     if flags & MapFlags.GROWSDOWN:
         vm |= VmFlags.GROWSDOWN
     if flags & MapFlags.NORESERVE:
         vm |= VmFlags.NORESERVE
+    kind = flags & (MapFlags.PRIVATE | MapFlags.SHARED)
+    if file is not None:
+        vm = _file_vm_flags(vm, flags, file, offset, length)
+    elif kind == MapFlags.SHARED:
+        if vm & VmFlags.GROWSDOWN:
+            raise SyscallError(errno.EINVAL, "growsdown needs a private anonymous mapping")
+        vm |= VmFlags.SHARED | VmFlags.MAYSHARE
+    elif kind != MapFlags.PRIVATE:
+        raise SyscallError(errno.EINVAL, "anonymous memory needs exactly one of private and shared")
     if vm & (VmFlags.NORESERVE | VmFlags.SHARED | VmFlags.WRITE) == VmFlags.WRITE:
         vm |= VmFlags.ACCOUNT
     return vm
 
 
-def _check_map_type(flags: MapFlags, file: MappedFile | None) -> None:
-    """The ``MAP_TYPE`` switch of ``do_mmap``: exactly one of private and shared; growsdown only for private anon."""
-    kind = flags & (MapFlags.PRIVATE | MapFlags.SHARED)
-    if kind not in (MapFlags.PRIVATE, MapFlags.SHARED):
-        raise SyscallError(errno.EINVAL, "exactly one of private and shared is required")
-    if flags & MapFlags.GROWSDOWN and (kind == MapFlags.SHARED or file is not None):
-        raise SyscallError(errno.EINVAL, "growsdown needs a private anonymous mapping")
-
-
 def _backing(
-    mm: MemoryManager, addr: int, flags: MapFlags, file: MappedFile | None, offset: int
+    mm: MemoryManager, addr: int, length: int, vm_flags: VmFlags, file: MappedFile | None, offset: int
 ) -> tuple[MappedFile | None, int]:
-    """(file, pgoff) of a new mapping; shared anonymous memory is a fresh shmem file at pgoff 0."""
-    if file is not None:
-        return file, offset >> PAGE_SHIFT
-    if flags & MapFlags.SHARED:
-        return MappedFile(SHMEM_PATH, 0, 1, mm.allocate_shmem_inode()), 0
-    return None, addr >> PAGE_SHIFT
+    """(file, pgoff) of a new mapping.
+
+    Shared anonymous memory is a fresh shmem file at pgoff 0; so is
+    ``/dev/zero`` mapped with VM_SHARED (``shmem_zero_setup``), which keeps
+    the mmap offset.
+    """
+    if file is None:
+        return (_new_shmem(mm, length), 0) if vm_flags & VmFlags.SHARED else (None, addr >> PAGE_SHIFT)
+    if file.kind is FileKind.ZERO and vm_flags & VmFlags.SHARED:
+        return _new_shmem(mm, length), offset >> PAGE_SHIFT
+    return file, offset >> PAGE_SHIFT
+
+
+def _new_shmem(mm: MemoryManager, length: int) -> MappedFile:
+    """The shmem file ``shmem_zero_setup`` makes: as long as the mapping, so what lies past it is SIGBUS."""
+    return MappedFile(SHMEM_PATH, 0, 1, mm.allocate_shmem_inode(), FileKind.SHMEM, size=length)
+
+
+def check_mmap_offset(offset: int) -> None:
+    """mmap's first check, made before the fd is looked up: the offset is page aligned."""
+    if offset < 0 or offset % PAGE_SIZE:
+        raise SyscallError(errno.EINVAL, "offset is not page aligned")
 
 
 async def mmap(
@@ -100,34 +159,34 @@ async def mmap(
 ) -> int:
     """``mmap(2)``.  Returns the mapped address.
 
-    Errors in the kernel's order: EBADF (no file), EINVAL (length 0),
-    ENOMEM (map_count above the limit), the address checks, EEXIST
-    (fixed_noreplace), then the map type.
+    ``file`` is the open file to map (ignored with ``anonymous``).  Errors
+    in the kernel's order: EINVAL (unaligned offset), EBADF (no file),
+    EINVAL (length 0), ENOMEM (map_count above the limit), the address
+    checks, EEXIST (fixed_noreplace), then the file's (EOVERFLOW, EACCES,
+    ENODEV) and the map type.
     """
-    if offset < 0 or offset % PAGE_SIZE:
-        raise SyscallError(errno.EINVAL, "offset is not page aligned")
-    if not flags & MapFlags.ANONYMOUS and file is None:
-        raise SyscallError(errno.EBADF, "a file mapping needs a PATH (or the anonymous flag)")
+    check_mmap_offset(offset)
     if flags & MapFlags.ANONYMOUS:
         file = None
+    elif file is None:
+        raise SyscallError(errno.EBADF, "a file mapping needs an open file (fd=N or PATH) or the anonymous flag")
     if length == 0:
         raise SyscallError(errno.EINVAL, "length is 0")
-    fixed = bool(flags & (MapFlags.FIXED | MapFlags.FIXED_NOREPLACE))
     length = page_align(length)
     if length > _ULONG:
         raise SyscallError(errno.ENOMEM, "length exceeds the address space")
     async with mm.write_locked():
-        if mm.map_count > MAX_MAP_COUNT:
-            raise SyscallError(errno.ENOMEM, f"more than max_map_count ({MAX_MAP_COUNT}) VMAs")
-        addr = mmap_address(mm, addr if fixed else _round_hint(addr), length, fixed)
+        if mm.map_count > mm.limits.max_map_count:
+            raise SyscallError(errno.ENOMEM, f"more than max_map_count ({mm.limits.max_map_count}) VMAs")
+        addr = _place(mm, addr, length, flags, file, offset)
         if flags & MapFlags.FIXED_NOREPLACE and mm.tree.overlapping(addr, addr + length):
             raise SyscallError(errno.EEXIST, f"{addr:#x}-{addr + length:#x} is already mapped")
-        _check_map_type(flags, file)
-        backing, pgoff = _backing(mm, addr, flags, file, offset)
+        vm_flags = _vm_flags(prot, flags, file, offset, length)
+        backing, pgoff = _backing(mm, addr, length, vm_flags, file, offset)
         tx = Transaction(mm)
-        vma = await tx.map_new_range(Vma(addr, addr + length, _vm_flags(prot, flags), pgoff, backing, name))
+        vma = await tx.map_new_range(Vma(addr, addr + length, vm_flags, pgoff, backing, name))
         if flags & MapFlags.POPULATE:
-            await tx.fault_in(vma, addr, addr + length)
+            await _fault(tx, vma, addr, addr + length)  # populate stops quietly where the file ends
     return addr
 
 
@@ -219,8 +278,8 @@ def _check_remap_params(
         raise SyscallError(errno.EINVAL, "dontunmap cannot resize")
     if new_addr < old + old_len and old < new_addr + new_len:
         raise SyscallError(errno.EINVAL, "old and new ranges overlap")
-    if mm.map_count + 2 >= MAX_MAP_COUNT - 3:
-        raise SyscallError(errno.ENOMEM, f"a move could exceed max_map_count ({MAX_MAP_COUNT})")
+    if mm.map_count + 2 >= mm.limits.max_map_count - 3:
+        raise SyscallError(errno.ENOMEM, f"a move could exceed max_map_count ({mm.limits.max_map_count})")
 
 
 def _check_remap_vma(vma: Vma | None, old: int, old_len: int, new_len: int, flags: MremapFlags) -> Vma:
@@ -348,8 +407,8 @@ async def _move_vma(tx: Transaction, old: int, old_len: int, new_len: int, new_a
     (VM_ACCOUNT included); moving all of it drops its anon_vma.
     """
     mm = tx.mm
-    if mm.map_count >= MAX_MAP_COUNT - 3:
-        raise SyscallError(errno.ENOMEM, f"a move could exceed max_map_count ({MAX_MAP_COUNT})")
+    if mm.map_count >= mm.limits.max_map_count - 3:
+        raise SyscallError(errno.ENOMEM, f"a move could exceed max_map_count ({mm.limits.max_map_count})")
     vma = mm.tree.lookup(old)
     assert vma is not None
     copy = vma.copy(new_addr, new_addr + new_len)
@@ -374,8 +433,41 @@ async def _move_vma(tx: Transaction, old: int, old_len: int, new_len: int, new_a
 # page faults
 
 
+def _end_of_file(vma: Vma) -> int | None:
+    """The address of the VMA's first page wholly past the end of its file (maybe beyond the VMA); None if none."""
+    file = vma.file
+    if file is None or file.pages is None:
+        return None
+    return vma.start + max(file.pages - vma.pgoff, 0) * PAGE_SIZE
+
+
+async def _fault(tx: Transaction, vma: Vma, start: int, end: int) -> bool:
+    """Fault ``[start, end)`` of ``vma`` in, page by page; False if it stopped at a page past the file's end (SIGBUS).
+
+    A write fault maps its own page.  A read fault in the page cache maps
+    the cached pages of its aligned ``FAULT_AROUND_BYTES`` block too, within
+    the VMA and never past the end of the file (``do_fault_around``).
+    """
+    if not vma.flags & (VmFlags.READ | VmFlags.WRITE):
+        return True
+    end_of_file = _end_of_file(vma)
+    stop = end if end_of_file is None else min(end, max(end_of_file, start))
+    low, high = start, stop
+    reads_page_cache = vma.file is not None and vma.file.kind is FileKind.REGULAR and not vma.flags & VmFlags.WRITE
+    if reads_page_cache and stop > start:
+        low = max(vma.start, start & ~(FAULT_AROUND_BYTES - 1))
+        block_end = -(-stop // FAULT_AROUND_BYTES) * FAULT_AROUND_BYTES
+        high = min(vma.end, block_end if end_of_file is None else min(block_end, end_of_file))
+    await tx.fault_in(vma, low, high)
+    return stop == end
+
+
 async def touch(mm: MemoryManager, addr: int, length: int) -> None:
-    """Fault in every page of ``[addr, addr+length)`` (a write where the VMA allows it)."""
+    """Fault in every page of ``[addr, addr+length)`` (a write where the VMA allows it).
+
+    EFAULT for a hole, and for a page of a file mapping wholly past the end
+    of the file (the kernel's SIGBUS); the pages before it stay faulted in.
+    """
     if addr < 0 or addr % PAGE_SIZE:
         raise SyscallError(errno.EINVAL, "address is not page aligned")
     if length <= 0:
@@ -393,4 +485,6 @@ async def touch(mm: MemoryManager, addr: int, length: int) -> None:
             raise SyscallError(errno.EFAULT, f"{position:#x} is not mapped")
         tx = Transaction(mm)
         for vma, start, piece_end in pieces:
-            await tx.fault_in(vma, start, piece_end)
+            if not await _fault(tx, vma, start, piece_end):
+                assert vma.file is not None
+                raise SyscallError(errno.EFAULT, f"past the end of {vma.file.path} (SIGBUS)")

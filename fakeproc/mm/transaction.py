@@ -12,7 +12,7 @@ import errno
 
 from ..errors import SyscallError
 from .merge import anon_vma_compatible, merge_sides
-from .mm import MAX_MAP_COUNT, MemoryManager
+from .mm import MemoryManager
 from .vma import AnonVma, Vma, VmFlags
 
 
@@ -27,8 +27,9 @@ class Transaction:
 
     def check_split_limit(self) -> None:
         """``split_vma`` refuses to reach more than max_map_count VMAs."""
-        if self.mm.map_count >= MAX_MAP_COUNT:
-            raise SyscallError(errno.ENOMEM, f"a split would exceed max_map_count ({MAX_MAP_COUNT})")
+        limit = self.mm.limits.max_map_count
+        if self.mm.map_count >= limit:
+            raise SyscallError(errno.ENOMEM, f"a split would exceed max_map_count ({limit})")
 
     async def split(self, vma: Vma, addr: int, new_below: bool) -> Vma:
         """Split ``vma`` at ``addr``; return the new VMA (``__split_vma``, no limit check).
@@ -206,7 +207,8 @@ class Transaction:
         private_write = flags & VmFlags.WRITE and not flags & VmFlags.SHARED
         if private_write and vma.anon_vma is None:
             vma.anon_vma = self.reusable_anon_vma(vma) or self.mm.new_anon_vma()
-        if private_write or vma.file is not None:
+        # A read of anonymous memory maps the shared zero page, which Rss does not count.
+        if private_write or not vma.is_anonymous:
             self.mm.add_resident(start, end)
             await self.mm.writer_preempt()
 

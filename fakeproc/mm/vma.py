@@ -63,14 +63,54 @@ def prot_to_text(flags: VmFlags) -> str:
     )
 
 
-@dataclass(frozen=True, slots=True)
+class FileKind(enum.Enum):
+    """What an open file is, as far as mmap cares (the inode type and the driver's mmap)."""
+
+    #: Page cache: offsets up to 2^63, a fault past the end of the file is SIGBUS.
+    REGULAR = "regular"
+    #: The ``/dev/zero`` device: shared writable it becomes shmem, else it maps zero pages under its own name.
+    ZERO = "zero"
+    #: The shmem file behind shared anonymous memory: as long as the mapping that made it.
+    SHMEM = "shmem"
+    #: Directories, pipes, sockets and devices without an mmap of their own: ENODEV.
+    UNMAPPABLE = "unmappable"
+
+
+#: The largest file a regular file's mapping may reach (MAX_LFS_FILESIZE), and any other file's.
+MAX_REGULAR_FILE_SIZE = (1 << 63) - 1
+MAX_OTHER_FILE_SIZE = (1 << 64) - 1
+
+
+@dataclass(frozen=True, slots=True, eq=False)
 class MappedFile:
-    """What a file-backed VMA maps: printed as ``MAJ:MIN INODE PATH``."""
+    """An open file (``struct file``): what an fd refers to and a file-backed VMA maps.
+
+    Printed as ``MAJ:MIN INODE PATH``.  Equality is identity, as the kernel
+    compares ``vm_file`` pointers: two opens of one path are two open files,
+    and VMAs merge only when they map the same one.  ``readable`` and
+    ``writable`` are the access mode it was opened with (``FMODE_READ``,
+    ``FMODE_WRITE``); ``size`` is the file's size in bytes when it was
+    opened, None where it is unknown or has no end (clones, devices).
+    """
 
     path: str
     dev_major: int = 0xFE
     dev_minor: int = 0
     inode: int = 0
+    kind: FileKind = FileKind.REGULAR
+    size: int | None = None
+    readable: bool = True
+    writable: bool = True
+
+    @property
+    def max_size(self) -> int:
+        """How far into the file a mapping may reach (``file_mmap_size_max``)."""
+        return MAX_REGULAR_FILE_SIZE if self.kind is FileKind.REGULAR else MAX_OTHER_FILE_SIZE
+
+    @property
+    def pages(self) -> int | None:
+        """Pages holding the file's bytes (the last one may be partly past the end); None if unbounded."""
+        return None if self.size is None else (self.size + PAGE_SIZE - 1) >> PAGE_SHIFT
 
 
 class AnonVma:
@@ -160,7 +200,12 @@ class Vma:
 
     @property
     def is_anonymous(self) -> bool:
-        return self.file is None
+        """Anonymous memory (``vma_is_anonymous``): no file, or ``/dev/zero`` mapped without VM_SHARED.
+
+        Such a ``/dev/zero`` VMA keeps the file for its name and merges, but
+        its pages are anonymous, like those of a VMA without a file.
+        """
+        return self.file is None or self.file.kind is FileKind.ZERO
 
     @property
     def pages(self) -> int:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, fields
 
 from ..errors import SyscallError
 from ..mm.mm import MemoryManager
-from ..mm.vma import Vma, VmFlags
+from ..mm.vma import FileKind, Vma, VmFlags
 from ..mm.walk import LockMode
 from ..process import Process
 from ..seqfile import PageObserver
@@ -64,7 +64,7 @@ def vma_usage(mm: MemoryManager, vma: Vma) -> MemoryUsage:
     shared = bool(vma.flags & VmFlags.MAYSHARE)
     if vma.anon_vma is not None or (vma.file is None and not shared):
         return MemoryUsage(rss=rss, dirty=rss, anonymous=rss)
-    if shared and vma.file is not None and vma.file.path.startswith("/dev/zero"):
+    if shared and vma.file is not None and vma.file.kind is FileKind.SHMEM:
         return MemoryUsage(rss=rss, dirty=rss, shmem=rss)
     return MemoryUsage(rss=rss, file=rss)
 

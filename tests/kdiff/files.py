@@ -71,3 +71,10 @@ def render_lines(recorded: tuple[str, ...], directory: Path) -> list[str]:
             device, inode = _device_and_inode(name)
         rendered.append(f"{start_end} {perms} {offset} {device} {inode} ".ljust(72) + " " + name)
     return rendered
+
+
+def host_cannot_show(ops: list[str]) -> str | None:
+    """Why this host cannot replay ``ops`` as recorded (a path that resolves elsewhere here), or None."""
+    if any(" /bin/bash " in op for op in ops) and os.path.realpath("/bin/bash") != "/usr/bin/bash":
+        return "/bin/bash is not /usr/bin/bash on this host"
+    return None

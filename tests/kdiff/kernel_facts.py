@@ -16,7 +16,9 @@ Conventions:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -669,11 +671,34 @@ HOST_SETTINGS: dict[str, str] = {
     "/sys/kernel/mm/transparent_hugepage/shmem_enabled": "always within_size advise [never] deny force",
 }
 
+#: The recorded facts whose kernel answers depend on host settings, and on which.
+#: (Section 8's max_map_count walk is built from the host's own value.)
+SETTINGS_OF_FACT: dict[str, tuple[str, ...]] = {
+    "11.1": ("/sys/kernel/mm/transparent_hugepage/enabled", "/sys/kernel/mm/transparent_hugepage/shmem_enabled"),
+    "11.2": ("/proc/sys/vm/mmap_min_addr",),
+}
+
+
+def _read_setting(path: str) -> str:
+    try:
+        return Path(path).read_text().strip()
+    except OSError:
+        return "(absent)"
+
+
+def host_differences(fact_id: str, read: Callable[[str], str] = _read_setting) -> str | None:
+    """Why this host's kernel cannot give fact ``fact_id``'s recorded answers (a setting it depends on differs), or None."""
+    for path in SETTINGS_OF_FACT.get(fact_id, ()):
+        value = read(path)
+        if value != HOST_SETTINGS[path]:
+            return f"fact {fact_id} was recorded with {path} = {HOST_SETTINGS[path]!r}; this host has {value!r}"
+    return None
+
 #: File-backed mappings and placement without a hint (sections 10 and 11).
 #: Operations and lines name the files of ``files.py`` as ``{files}/NAME``, and
 #: a file's device and inode columns as ``{dev} {inode}``
 #: (``files.render_lines``).  fd numbers are the helper's: 0-2 are its stdio.
-#: Kept apart from FACTS because the model does not map files by descriptor yet.
+#: Kept apart from FACTS because they need those files made first.
 FILE_FACTS: tuple[Fact, ...] = (
     Fact(
         '10.1',
@@ -914,6 +939,36 @@ FILE_FACTS: tuple[Fact, ...] = (
         ),
         lines=(
             '00000000-00004000 rw-p 00000000 {dev} {inode} {files}/page-and-half',
+        ),
+    ),
+    Fact(
+        '10.13',
+        'MAP_SHARED_VALIDATE refuses flags outside the legacy mask (fixed_noreplace): EOPNOTSUPP, where plain shared maps',
+        steps=(
+            ('open {files}/two-pages rw', '3'),
+            ('mmap 0 0x1000 rw- private,shared,fixed_noreplace fd=3 0', 'error: EOPNOTSUPP'),
+            ('mmap 0 0x1000 rw- shared,fixed_noreplace fd=3 0', '0x0'),
+            ('mmap 0x10000 0x1000 rw- private,shared,anonymous,fixed_noreplace', 'error: EINVAL'),
+        ),
+        lines=(
+            '00000000-00001000 rw-s 00000000 {dev} {inode} {files}/two-pages',
+        ),
+    ),
+    Fact(
+        '10.14',
+        'the shmem file of shared /dev/zero or shared anonymous memory is as long as the mmap: past it (a nonzero offset, an mremap grow) is SIGBUS',
+        steps=(
+            ('mmap 0x20000 0x1000 rw- shared /dev/zero 0x1000', '0x20000'),
+            ('touch 0x20000 0x1000', 'error: EFAULT'),
+            ('mmap 0x30000 0x2000 rw- shared,anonymous', '0x30000'),
+            ('touch 0x30000 0x2000', '0'),
+            ('mremap 0x30000 0x2000 0x4000 -', '0x30000'),
+            ('touch 0x31000 0x2000', 'error: EFAULT'),
+            ('rss 0x30000', '8'),
+        ),
+        lines=(
+            '00020000-00021000 rw-s 00001000 00:01 1                                  /dev/zero (deleted)',
+            '00030000-00034000 rw-s 00000000 00:01 2                                  /dev/zero (deleted)',
         ),
     ),
     Fact(

@@ -41,16 +41,19 @@ from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+import files  # noqa: E402
 import kernel  # noqa: E402
-from kernel_facts import FACTS, Fact  # noqa: E402
+from kernel_facts import FACTS, FILE_FACTS, HOST_SETTINGS, Fact  # noqa: E402
 
 from fakeproc.calls import PROCESS_CALLS, Mmap, Mremap  # noqa: E402
 from fakeproc.errors import SyscallError  # noqa: E402
 from fakeproc.mm.placement import page_align  # noqa: E402
-from fakeproc.mm.mm import MAX_MAP_COUNT  # noqa: E402
+from fakeproc.mm.mm import Limits  # noqa: E402
+from fakeproc.mm.placement import HUGE_PAGE_SIZE  # noqa: E402
 from fakeproc.mm.vma import PAGE_SIZE, Vma, VmFlags, prot_to_text  # noqa: E402
 from fakeproc.process import ProcessTable  # noqa: E402
 from fakeproc.procfs.maps import format_maps_line  # noqa: E402
+from fakeproc.procfs.smaps import format_smaps_record  # noqa: E402
 from fakeproc.workloads import scenarios, toggler  # noqa: E402
 from fakeproc.workloads.base import Calls, Pause  # noqa: E402
 
@@ -59,6 +62,16 @@ P = PAGE_SIZE
 ARENA = 0x100000000000 + (256 << 20)
 #: Arena size for the hypothesis runs (the kernel side); generated ops stay well inside.
 SMALL_ARENA = 0x100000
+
+#: The limits of the host the facts were recorded on (KERNEL_FACTS.md section 11).
+RECORDED_LIMITS = Limits(
+    int(HOST_SETTINGS["/proc/sys/vm/mmap_min_addr"]), int(HOST_SETTINGS["/proc/sys/vm/max_map_count"]), thp_align=True
+)
+#: This machine's, for the sequences run on its kernel.
+HOST_LIMITS = Limits.from_host()
+MAX_MAP_COUNT = HOST_LIMITS.max_map_count
+#: arena.c's mmaplow works in the first MiB.
+LOW_WINDOW = 0x100000
 
 #: Which words of an operation are arena offsets.
 _ADDRESS_WORDS = {"mmap": (1,), "munmap": (1,), "mprotect": (1,), "mremap": (1, 5), "touch": (1,)}
@@ -88,10 +101,11 @@ def relative_line(vma: Vma) -> str:
 class Simulation:
     """A simulated process driven with arena-relative operations through ctl."""
 
-    def __init__(self, arena_size: int = kernel.DEFAULT_ARENA) -> None:
-        self.process = ProcessTable().spawn("kdiff")
+    def __init__(self, arena_size: int = kernel.DEFAULT_ARENA, limits: Limits = HOST_LIMITS) -> None:
+        self.process = ProcessTable(limits=limits).spawn("kdiff")
         self.mm = self.process.mm
         self.arena_size = arena_size
+        self._last_nohint = 0
 
     async def run(self, op: str) -> str:
         """Run one operation; the result as arena.c prints it."""
@@ -100,6 +114,12 @@ class Simulation:
             return str(self.mm.map_count)
         if words[0] == "touch":
             return await self._touch(_number(words[1]), _number(words[2]))
+        if words[0] in ("vmflags", "rss"):
+            return self._smaps_field(words[0], ARENA + _number(words[1]))
+        if words[0] == "mmapnohint":
+            return await self._mmap_no_hint(_number(words[1]), " ".join(words[2:]))
+        if words[0] == "mmaplow":
+            return await self._mmap_low(" ".join(words[1:]))
         for index in _ADDRESS_WORDS.get(words[0], ()):
             if index < len(words):
                 words[index] = hex(ARENA + _number(words[index]))
@@ -132,9 +152,42 @@ class Simulation:
         start = (ARENA + offset) & ~(P - 1)
         end = page_align(ARENA + offset + length)
         for run_start, run_end in self._mapped_runs(start, end):
-            await PROCESS_CALLS.run(self.process, f"touch {run_start:#x} {run_end - run_start:#x}")
-            self.mm.check()
+            try:
+                await PROCESS_CALLS.run(self.process, f"touch {run_start:#x} {run_end - run_start:#x}")
+            except SyscallError as error:  # past the end of a file: the helper's SIGBUS
+                return f"error: {error.errno_name}"
+            finally:
+                self.mm.check()
         return "0"
+
+    def _smaps_field(self, word: str, addr: int) -> str:
+        """The helper's ``vmflags``/``rss``: that field of the VMA's smaps record, without label or unit."""
+        vma = self.mm.tree.lookup(addr)
+        if vma is None:
+            return "error: ENOENT"
+        label = {"vmflags": "VmFlags:", "rss": "Rss:"}[word]
+        line = next(line for line in format_smaps_record(self.mm, vma).splitlines() if line.startswith(label))
+        return line.removeprefix(label).split(" kB")[0].strip()
+
+    async def _mmap_no_hint(self, length: int, rest: str) -> str:
+        """The helper's ``mmapnohint``: where a NULL-address mmap lands, against the previous one."""
+        try:
+            addr = int(await PROCESS_CALLS.run(self.process, f"mmap 0 {length:#x} {rest}"), 16)
+        except SyscallError as error:
+            return f"error: {error.errno_name}"
+        aligned = int(addr % HUGE_PAGE_SIZE == 0)
+        end, last, self._last_nohint = addr + page_align(length), self._last_nohint, addr
+        if not last:
+            return f"aligned2m={aligned} first"
+        return f"aligned2m={aligned} gap={last - end:#x}" if end <= last else f"aligned2m={aligned} above"
+
+    async def _mmap_low(self, rest: str) -> str:
+        """The helper's ``mmaplow``: an mmap at an absolute address of the first MiB."""
+        try:
+            addr = int(await PROCESS_CALLS.run(self.process, f"mmap {rest}"), 16)
+        except SyscallError as error:
+            return f"error: {error.errno_name}"
+        return hex(addr) if addr < LOW_WINDOW else f"outside {addr:#x}"
 
     def _mapped_runs(self, start: int, end: int) -> list[tuple[int, int]]:
         runs: list[tuple[int, int]] = []
@@ -152,9 +205,11 @@ class Simulation:
         return kernel.normalize_shmem_inodes([relative_line(vma) for _, _, vma in vmas])
 
 
-async def simulate_steps(ops_: list[str], arena_size: int = kernel.DEFAULT_ARENA) -> list[tuple[str, str, list[str]]]:
+async def simulate_steps(
+    ops_: list[str], arena_size: int = kernel.DEFAULT_ARENA, limits: Limits = HOST_LIMITS
+) -> list[tuple[str, str, list[str]]]:
     """Like ``kernel.run_kernel_steps``: (op, result, arena lines) after every op."""
-    sim = Simulation(arena_size)
+    sim = Simulation(arena_size, limits)
     steps = []
     for op in ops_:
         result = await sim.run(op)
@@ -192,12 +247,30 @@ def _table(lines: list[str]) -> str:
 # (a) the recorded facts
 
 
+def _check_fact(fact: Fact, ops: list[str], steps: list[tuple[str, str, list[str]]], lines: list[str]) -> None:
+    for op, (_, expected), (_, got, _) in zip(ops, fact.steps, steps):
+        assert _same_result(expected, got), f"{fact.id}: {op!r} gave {got!r}, the kernel gave {expected!r}"
+    assert steps[-1][2] == lines, f"{fact.id} {fact.title}:\n{_table(steps[-1][2])}\nrecorded:\n{_table(lines)}"
+
+
 @pytest.mark.parametrize("fact", FACTS, ids=[fact.id for fact in FACTS])
 async def test_fact(fact: Fact) -> None:
-    steps = await simulate_steps(fact.ops)
-    for (op, expected), (_, got, _) in zip(fact.steps, steps):
-        assert _same_result(expected, got), f"{fact.id}: {op!r} gave {got!r}, the kernel gave {expected!r}"
-    assert steps[-1][2] == list(fact.lines), f"{fact.id} {fact.title}:\n{_table(steps[-1][2])}"
+    _check_fact(fact, fact.ops, await simulate_steps(fact.ops, limits=RECORDED_LIMITS), list(fact.lines))
+
+
+@pytest.fixture(scope="session")
+def files_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return files.make_files(tmp_path_factory.mktemp("mapped-files"))
+
+
+@pytest.mark.parametrize("fact", FILE_FACTS, ids=[fact.id for fact in FILE_FACTS])
+async def test_file_fact(fact: Fact, files_dir: Path) -> None:
+    """The file facts, on this machine's files (the model maps host files) with the recorded limits."""
+    if reason := files.host_cannot_show(fact.ops):
+        pytest.skip(reason)
+    ops = [files.expand(op, files_dir) for op in fact.ops]
+    steps = await simulate_steps(ops, limits=RECORDED_LIMITS)
+    _check_fact(fact, ops, steps, kernel.normalize_shmem_inodes(files.render_lines(fact.lines, files_dir)))
 
 
 # --------------------------------------------------------------------------
@@ -485,6 +558,73 @@ NEAR_OPERATIONS = st.one_of(
 @given(sequence=neighbourhoods())
 def test_generated_neighbourhood(sequence: list[str], helper: str) -> None:
     compare_with_kernel(sequence, helper)
+
+
+# File-backed mappings (KERNEL_FACTS 10): files opened once and mapped many times or opened per
+# mmap (PATH), read-only and read-write, through symlinks and "..", /dev/zero, a directory and a
+# missing path, then changed the ways anonymous memory is.  File offsets mostly follow the arena
+# offset (offset = address - shift), so adjacent mappings of one fd line up to merge; files are
+# one or two pages long, so mappings reach past their end and touches fault there.
+
+FILE_PATHS = _mostly(
+    st.sampled_from([
+        "{files}/two-pages", "{files}/two-pages", "{files}/page-and-half", "{files}/link-to-two-pages",
+        "{files}/sub/one-page", "{files}/link-to-sub/one-page", "{files}/sub/../two-pages", "/dev/zero",
+    ]),
+    st.sampled_from(["{files}/sub", "{files}/missing", "{files}/link-to-sub"]),
+    8,
+)
+FILE_ACCESS = _mostly(st.sampled_from(["r", "rw"]), st.just("w"), 10)
+FILE_MAP_TYPES = _mostly(st.sampled_from(["private", "shared"]), st.sampled_from(["private,shared", "private,anonymous"]), 12)
+FILE_MAP_EXTRAS = _mostly(st.just(""), st.sampled_from([",populate", ",noreserve", ",growsdown", ",fixed_noreplace"]), 15)
+OPEN_FILES = st.builds(lambda path, access: f"open {path} {access}", FILE_PATHS, FILE_ACCESS)
+ODD_OFFSETS = st.sampled_from([0x800, 0x7FFFFFFFFFFFF000, 0xFFFFFFFFFFFFF000, 0x7FFFFFFFFFFFE000])
+
+
+def _fds(opens: int) -> st.SearchStrategy[int]:
+    """A descriptor the sequence's opens gave (3 first), rarely one never opened."""
+    return _mostly(st.integers(3, 2 + opens), st.just(9), 5)
+
+
+@st.composite
+def _file_mmap(draw: st.DrawFn, shift: int, opens: int) -> str:
+    off, length, prot = draw(_offsets(aligned=True)), draw(_lengths(valid=True)), draw(PROTS)
+    source = draw(_mostly(_fds(opens).map(lambda fd: f"fd={fd}"), FILE_PATHS, 35))
+    offset = draw(_mostly(st.just(max(off - shift * P, 0)), ODD_OFFSETS, 6))
+    return f"mmap {off:#x} {length:#x} {prot} {draw(FILE_MAP_TYPES)}{draw(FILE_MAP_EXTRAS)} {source} {offset:#x}"
+
+
+def _vma_query() -> st.SearchStrategy[str]:
+    return st.builds(lambda word, off: f"{word} {off:#x}", st.sampled_from(["vmflags", "rss"]), _offsets(aligned=True))
+
+
+@st.composite
+def file_sequences(draw: st.DrawFn) -> list[str]:
+    shift = draw(st.integers(0, 2))
+    opens = draw(st.lists(OPEN_FILES, min_size=1, max_size=3))
+    # Sometimes one fd covers the arena first, so that later operations split and merge its pieces.
+    base = draw(st.lists(st.builds(lambda prot, kind: f"mmap 0 {(ARENA_PAGES + 1) * P:#x} {prot} {kind} fd=3 0",
+                                   PROTS, st.sampled_from(["private", "shared"])), max_size=1))
+    setup = draw(st.lists(_file_mmap(shift, len(opens)), min_size=1, max_size=5))
+    rest = draw(st.lists(st.one_of(
+        _file_mmap(shift, len(opens)), _file_mmap(shift, len(opens)), _mmap(valid=True), _munmap(),
+        _mprotect(), _mprotect(), _mremap(), _mremap(), _touch(), _touch(), _vma_query(), _vma_query(),
+        _fds(len(opens)).map(lambda fd: f"close {fd}"), OPEN_FILES,
+    ), max_size=10))
+    return opens + base + setup + rest
+
+
+@pytest.fixture(scope="session")
+def compare_files(helper: str, files_dir: Path) -> Callable[[list[str]], None]:
+    """Compare a file sequence on the kernel and the model, ``{files}`` being the session's files."""
+    return lambda ops: compare_with_kernel([files.expand(op, files_dir) for op in ops], helper)
+
+
+@needs_kernel
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(sequence=file_sequences())
+def test_generated_files(sequence: list[str], compare_files: Callable[[list[str]], None]) -> None:
+    compare_files(sequence)
 
 
 # --------------------------------------------------------------------------
