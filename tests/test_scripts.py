@@ -130,9 +130,11 @@ def test_run_knows_every_option_of_mount_py() -> None:
 
 
 def _fake_repo(tmp_path: Path, pip_exit: int) -> Path:
-    """A checkout holding only scripts/setup, and a python whose venv's pip prints noise and exits ``pip_exit``."""
+    """A checkout of scripts/setup and the package sources it builds from, and a python whose venv's pip prints
+    noise and exits ``pip_exit``."""
     repo = tmp_path / "repo"
     (repo / "scripts").mkdir(parents=True)
+    shutil.copytree(REPO / "fakeproc", repo / "fakeproc", ignore=shutil.ignore_patterns("__pycache__", "*.so"))
     shutil.copy2(SETUP, repo / "scripts" / "setup")
     shutil.copy2(REPO / "pyproject.toml", repo / "pyproject.toml")
     venv_python = f'#!/bin/sh\necho "Collecting noise"; echo "ERROR: pip said no" >&2; exit {pip_exit}\n'
