@@ -8,6 +8,7 @@ line is EINVAL.  Nothing here knows about FUSE.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Generic
 
@@ -18,6 +19,10 @@ from .procfs.maps import encode
 
 #: Longest command line accepted; longer ones are EINVAL, like an oversized argument.
 MAX_LINE = 4096
+#: How much of a failed line the daemon's log repeats.
+LOGGED_LINE = 200
+
+log = logging.getLogger("fakeproc.ctl")
 
 
 def _always_ready() -> None:
@@ -27,9 +32,12 @@ def _always_ready() -> None:
 class ControlSession(Generic[Target]):
     """One open ctl file: commands written in, one result line each read out."""
 
-    def __init__(self, calls: Registry[Target], target: Target, check_target: Callable[[], None] = _always_ready) -> None:
+    def __init__(self, calls: Registry[Target], target: Target, check_target: Callable[[], None] = _always_ready,
+                 where: str = "ctl") -> None:
         self.calls = calls
         self.target = target
+        #: The file, as the daemon's log names it: ``ctl`` or ``<pid>/ctl``.
+        self.where = where
         #: Raises (ESRCH) once the target is gone: checked before each write.
         self.check_target = check_target
         self.results = bytearray()
@@ -38,9 +46,14 @@ class ControlSession(Generic[Target]):
         """Run every line of ``data`` in order, stopping at the first failure.
 
         Returns ``len(data)``; raises the failing command's SyscallError after
-        recording its ``error:`` line.
+        recording its ``error:`` line and logging it: the writer's errno alone
+        loses the reason when the file is closed unread (``echo ... > ctl``).
         """
-        self.check_target()
+        try:
+            self.check_target()
+        except SyscallError as error:
+            self._log_failure(data.split(b"\n", 1)[0], error)
+            raise
         for raw in data.split(b"\n"):
             if not raw.strip():
                 continue
@@ -48,6 +61,7 @@ class ControlSession(Generic[Target]):
                 result = await self.run_raw(raw)
             except SyscallError as error:
                 self.results += encode(error.result_line() + "\n")
+                self._log_failure(raw, error)
                 raise
             self.results += encode(result + "\n")
         return len(data)
@@ -64,6 +78,11 @@ class ControlSession(Generic[Target]):
             raise invalid("command holds control characters")
         return await self.calls.run(self.target, line)
 
+    def _log_failure(self, raw: bytes, error: SyscallError) -> None:
+        """One line: the file, the command as written (shortened, escaped) and the error line."""
+        shown = raw[:LOGGED_LINE].decode("utf-8", errors="backslashreplace")
+        log.warning("%s: %r: %s", self.where, shown + ("..." if len(raw) > LOGGED_LINE else ""), error.result_line())
+
     def read(self, size: int) -> bytes:
         """Take up to ``size`` bytes of pending results (empty when none)."""
         taken = bytes(self.results[:size])
@@ -73,7 +92,7 @@ class ControlSession(Generic[Target]):
 
 def process_session(process: Process) -> ControlSession[Process]:
     """``<mnt>/<pid>/ctl`` opened: writes fail with ESRCH once the process is killed."""
-    return ControlSession(PROCESS_CALLS, process, process.check_alive)
+    return ControlSession(PROCESS_CALLS, process, process.check_alive, f"{process.pid}/ctl")
 
 
 def root_session(table: ProcessTable) -> ControlSession[ProcessTable]:

@@ -4,8 +4,28 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import subprocess
 from pathlib import Path
+
+
+#: The fsname and type the daemon mounts with (fuse/server.py), as the mount table shows them.
+FAKEPROC_FSNAME = "fakeproc"
+FAKEPROC_TYPE = "fuse.fakeproc"
+
+
+def _unescape(field: str) -> str:
+    """A mount-table field as a path: the kernel writes space, tab, newline and backslash as octal escapes."""
+    return re.sub(r"\\([0-7]{3})", lambda match: chr(int(match.group(1), 8)), field)
+
+
+def fakeproc_mounts(table: Path | str = "/proc/self/mounts") -> list[str]:
+    """The mountpoints of live fakeproc mounts, in mount order; a dead daemon's mount is left out.  O(mounts)."""
+    with open(table) as mounts:
+        fields = [line.split() for line in mounts]
+    found = [_unescape(entry[1]) for entry in fields
+             if len(entry) > 2 and entry[0] == FAKEPROC_FSNAME and entry[2] == FAKEPROC_TYPE]
+    return [path for path in found if not is_stale_mount(path)]
 
 
 def is_mounted(path: Path | str) -> bool:

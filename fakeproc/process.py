@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import errno
 import itertools
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
 from .errors import SyscallError
@@ -30,6 +30,10 @@ class Process:
     alive: bool = True
     #: False for a kernel thread: no address space, so maps is empty.
     has_mm: bool = True
+    #: The workload that drives this process (``toggler:split``), or None.
+    workload: str | None = None
+    #: That workload's pace in changes per second; None when it runs flat out.
+    workload_rate: float | None = None
 
     def __post_init__(self) -> None:
         self.comm = self.comm[:15]
@@ -42,6 +46,11 @@ class Process:
             raise SyscallError(errno.ESRCH, f"process {self.pid} has exited")
 
 
+#: Starts a workload in a new process: (spec, rate, comm, lock mode) -> the process.
+#: ValueError for a spec that names no workload.
+WorkloadStarter = Callable[[str, "float | None", "str | None", "LockMode | None"], Awaitable[Process]]
+
+
 class ProcessTable:
     """All simulated processes of one daemon, sharing one Preempter (the machine)."""
 
@@ -50,6 +59,8 @@ class ProcessTable:
         self.default_lock_mode = lock_mode
         self._processes: dict[int, Process] = {}
         self._pids = itertools.count(FIRST_PID)
+        #: Set by the daemon, which owns the tasks workloads run in; None where nothing can run them.
+        self.start_workload: WorkloadStarter | None = None
 
     def __iter__(self) -> Iterator[Process]:
         return iter(sorted(self._processes.values(), key=lambda process: process.pid))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sys
 from pathlib import Path
 
 import pyfuse3
@@ -13,8 +12,9 @@ import trio
 
 from .fs import ProcFs
 from .reader_stats import ReaderStats
+from ..calls import ProcessSummary, format_summaries
 from ..process import ProcessTable
-from ..workloads import Workload, run_workload
+from ..workloads import Workload, WorkloadRunner
 
 
 class FuseUnavailable(RuntimeError):
@@ -38,11 +38,8 @@ def _mount(fs: ProcFs, mountpoint: str, debug: bool, allow_other: bool) -> None:
 
 
 def print_banner(mountpoint: str, table: ProcessTable) -> None:
-    print(f"fakeproc: mounted at {mountpoint}", flush=True)
-    print(f"{'PID':>7}  {'VMAS':>6}  {'LOCK':<14}  COMM")
-    for process in table:
-        print(f"{process.pid:>7}  {process.mm.map_count:>6}  {process.mm.reader_lock_mode.value:<14}  {process.comm}")
-    sys.stdout.flush()
+    print(f"fakeproc: mounted at {mountpoint}")
+    print(format_summaries([ProcessSummary.of(process) for process in table]), end="", flush=True)
 
 
 async def serve(
@@ -55,6 +52,7 @@ async def serve(
     stats_file: Path | None = None,
 ) -> None:
     fs = ProcFs(table, debug)
+    runner: WorkloadRunner | None = None
     # Signals are taken over before mounting and kept until unmounted, so a
     # second SIGTERM during shutdown cannot kill the daemon and strand a dead mount.
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
@@ -68,8 +66,9 @@ async def serve(
                     nursery.cancel_scope.cancel()
 
                 nursery.start_soon(serve_requests)
+                runner = WorkloadRunner(table, nursery)
                 for workload in workloads:
-                    await nursery.start(run_workload, workload, table)
+                    await runner.start(workload)
                 print_banner(mountpoint, table)
                 if ready_file is not None:
                     ready_file.write_text(f"{os.getpid()}\n")
@@ -80,7 +79,8 @@ async def serve(
             pyfuse3.close(unmount=True)
             print(f"fakeproc: unmounted {mountpoint}", flush=True)
             if stats_file is not None:
-                stats_file.write_text(json.dumps(collect_stats(table, workloads, fs.reader_stats)))
+                running = runner.running if runner is not None else []
+                stats_file.write_text(json.dumps(collect_stats(table, running, fs.reader_stats)))
 
 
 def collect_stats(table: ProcessTable, workloads: list[Workload], reader_stats: ReaderStats) -> dict[str, object]:
