@@ -192,6 +192,8 @@ def run_ctl(args: argparse.Namespace, mount: str) -> int:
 
 def process_summaries(mount: str) -> list[ProcessSummary]:
     """Every simulated process of ``mount``, by pid; one ctl round trip each.  A process killed meanwhile is left out."""
+    # Any directory can be listed: only the root ctl file tells a mount from a folder of numbers.
+    os.stat(ctl_path(mount, None))
     summaries = []
     for name in sorted((name for name in os.listdir(mount) if name.isdigit()), key=int):
         try:

@@ -7,6 +7,8 @@ import itertools
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
+import trio
+
 from .errors import SyscallError
 from .mm.mm import MemoryManager
 from .mm.walk import LockMode
@@ -34,6 +36,8 @@ class Process:
     workload: str | None = None
     #: That workload's pace in changes per second; None when it runs flat out.
     workload_rate: float | None = None
+    #: Set when the process is killed, so that whatever runs it can stop at once.
+    exited: trio.Event = field(default_factory=trio.Event, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.comm = self.comm[:15]
@@ -100,4 +104,5 @@ class ProcessTable:
         """Remove ``pid``; files already open on it then fail with ESRCH.  O(1)."""
         process = self.get(pid)
         process.alive = False
+        process.exited.set()
         del self._processes[pid]

@@ -90,11 +90,20 @@ class WorkloadRunner:
         return await self.start(workload if rate is None else paced(workload, rate), comm, lock)
 
     async def _cycle(self, workload: Workload, process: Process) -> None:
-        try:
-            while process.alive:
-                await workload.cycle(process)
-        except SyscallError as error:
-            log.warning("pid %d: workload %s stopped: %s", process.pid, workload.spec, error.result_line())
+        async with trio.open_nursery() as both:
+
+            async def stop_when_killed() -> None:
+                # A kill must not wait out a slow workload's pause.
+                await process.exited.wait()
+                both.cancel_scope.cancel()
+
+            both.start_soon(stop_when_killed)
+            try:
+                while process.alive:
+                    await workload.cycle(process)
+            except SyscallError as error:
+                log.warning("pid %d: workload %s stopped: %s", process.pid, workload.spec, error.result_line())
+            both.cancel_scope.cancel()
         # Forgotten once it ends (not when the daemon cancels it), so that a long-running daemon
         # does not keep every workload it ever ran, and the stats file still sees those it stopped.
         self.running.remove(workload)
