@@ -52,7 +52,7 @@ class Process:
 
 #: Starts a workload in a new process: (spec, rate, comm, lock mode) -> the process.
 #: ValueError for a spec that names no workload.
-WorkloadStarter = Callable[[str, "float | None", "str | None", "LockMode | None"], Awaitable[Process]]
+WorkloadStarter = Callable[[str, float | None, str | None, LockMode | None], Awaitable[Process]]
 
 
 class ProcessTable:
