@@ -131,6 +131,7 @@ step chosen env FAKEPROC_MOUNT="$BASE/two mnt" "$PY" -m fakeproc.cli spawn
 """
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(os.geteuid() != 0 or shutil.which("unshare") is None, reason="needs root and unshare(1)")
 def test_the_mount_is_found_in_the_mount_table(tmp_path: Path) -> None:
     env = {key: value for key, value in os.environ.items() if key != "FAKEPROC_MOUNT"}
