@@ -201,6 +201,8 @@ class Call(ABC, Generic[Target]):
     usage: ClassVar[str]
     #: The words after the command word, for the CLI.
     arguments: ClassVar[tuple[Argument, ...]]
+    #: True when success is always the result ``0``: the CLI then prints nothing, as shell tools do.
+    status_only: ClassVar[bool] = False
 
     @classmethod
     @abstractmethod
@@ -284,15 +286,14 @@ def _address_and_length(words: Sequence[str], usage: str) -> tuple[int, int]:
 class Mmap(Call[Process]):
     name = "mmap"
     summary = "map memory; prints the address"
-    usage = "mmap ADDR LEN PROT FLAGS [fd=N|PATH OFFSET]"
+    usage = "mmap ADDR LEN PROT FLAGS [fd=N|PATH [OFFSET]]"
     arguments = (
         Argument("ADDR", "0 lets the kernel choose"),
         _LEN,
         Argument("PROT", "like rw- or r-x"),
         Argument("FLAGS", f"comma-separated: {','.join(MAP_FLAGS.words)}"),
-        Argument("FILE", "fd=N (a descriptor from open) or a PATH opened for this mmap only; then OFFSET too",
-                 optional=True),
-        Argument("OFFSET", "where in the file the mapping starts", optional=True),
+        Argument("FILE", "fd=N (a descriptor from open) or a PATH opened for this mmap only", optional=True),
+        Argument("OFFSET", "where in the file the mapping starts (default 0)", optional=True),
     )
 
     addr: int
@@ -305,15 +306,14 @@ class Mmap(Call[Process]):
 
     @classmethod
     def parse(cls, words: Sequence[str]) -> Mmap:
-        if len(words) not in (5, 7):
-            raise invalid(f"usage: {cls.usage}")
+        check_arity(words, 4, 6, cls.usage)
         addr = parse_number(words[1], "ADDR")
         length = parse_number(words[2], "LEN")
         prot = parse_prot(words[3])
         flags = MAP_FLAGS.parse(words[4])
         if len(words) == 5:
             return cls(addr, length, prot, flags)
-        offset = parse_number(words[6], "OFFSET")
+        offset = parse_number(words[6], "OFFSET") if len(words) == 7 else 0
         # Like mmap(2), anonymous memory ignores the file (not a bad offset), though a PATH is still opened.
         if words[5].startswith("fd="):
             return cls(addr, length, prot, flags, None, offset, parse_number(words[5][3:], "fd"))
@@ -396,6 +396,7 @@ class Munmap(Call[Process]):
     summary = "unmap memory"
     usage = "munmap ADDR LEN"
     arguments = (_ADDR, _LEN)
+    status_only = True
 
     addr: int
     length: int
@@ -419,6 +420,7 @@ class Mprotect(Call[Process]):
     summary = "change protection"
     usage = "mprotect ADDR LEN PROT"
     arguments = (_ADDR, _LEN, Argument("PROT", "like r--"))
+    status_only = True
 
     addr: int
     length: int
@@ -507,6 +509,7 @@ class Touch(Call[Process]):
     summary = "fault pages in"
     usage = "touch ADDR LEN"
     arguments = (_ADDR, _LEN)
+    status_only = True
 
     addr: int
     length: int
@@ -523,6 +526,79 @@ class Touch(Call[Process]):
         return "0"
 
 
+@dataclass(frozen=True)
+class ProcessSummary:
+    """One process as ``fakeproc ps`` and the daemon's banner show it."""
+
+    pid: int
+    comm: str
+    vmas: int
+    size_kb: int
+    lock: str
+    #: The workload's spec, or None.
+    workload: str | None
+    #: Its changes per second; None when it runs flat out (or there is no workload).
+    rate: float | None
+
+    @classmethod
+    def of(cls, process: Process) -> ProcessSummary:
+        """O(1)."""
+        mm = process.mm
+        return cls(process.pid, process.comm, mm.map_count, mm.total_vm >> 10, mm.reader_lock_mode.value,
+                   process.workload, process.workload_rate)
+
+    def words(self) -> str:
+        """The ``info`` result: ``key=value`` words, comm last because it may hold spaces."""
+        workload = self.workload or "-"
+        rate = "-" if self.rate is None else repr(self.rate)
+        return (f"pid={self.pid} vmas={self.vmas} size_kb={self.size_kb} lock={self.lock} "
+                f"workload={workload} rate={rate} comm={self.comm}")
+
+    @classmethod
+    def from_words(cls, line: str) -> ProcessSummary:
+        """The summary :meth:`words` wrote; ValueError for anything else."""
+        head, separator, comm = line.rstrip("\n").partition(" comm=")
+        fields = dict(word.split("=", 1) for word in head.split())
+        if not separator or set(fields) != {"pid", "vmas", "size_kb", "lock", "workload", "rate"}:
+            raise ValueError(f"not an info line: {line[:80]!r}")
+        return cls(int(fields["pid"]), comm, int(fields["vmas"]), int(fields["size_kb"]), fields["lock"],
+                   None if fields["workload"] == "-" else fields["workload"],
+                   None if fields["rate"] == "-" else float(fields["rate"]))
+
+
+def format_summaries(summaries: Sequence[ProcessSummary]) -> str:
+    """A table with one row per process, comm last; the header alone when there are none."""
+    rows = [f"{'PID':>7}  {'VMAS':>6}  {'SIZE_KB':>10}  {'LOCK':<14}  {'WORKLOAD':<14}  {'RATE':>6}  COMM"]
+    for summary in summaries:
+        if summary.workload is None:
+            workload = rate = "-"
+        else:
+            workload, rate = summary.workload, "full" if summary.rate is None else f"{summary.rate:g}/s"
+        rows.append(f"{summary.pid:>7}  {summary.vmas:>6}  {summary.size_kb:>10}  {summary.lock:<14}  "
+                    f"{workload:<14}  {rate:>6}  {summary.comm}")
+    return "\n".join(rows) + "\n"
+
+
+@PROCESS_CALLS.register
+@dataclass(frozen=True)
+class Info(Call[Process]):
+    name = "info"
+    summary = "describe the process: pid, VMAs, size, lock mode, workload, comm"
+    usage = "info"
+    arguments = ()
+
+    @classmethod
+    def parse(cls, words: Sequence[str]) -> Info:
+        check_arity(words, 0, 0, cls.usage)
+        return cls()
+
+    def line(self) -> str:
+        return "info"
+
+    async def apply(self, process: Process) -> str:
+        return ProcessSummary.of(process).words()
+
+
 # -- root calls -------------------------------------------------------------
 
 
@@ -530,22 +606,27 @@ class Touch(Call[Process]):
 @dataclass(frozen=True)
 class Spawn(Call[ProcessTable]):
     name = "spawn"
-    summary = "start a simulated process; prints its pid"
-    usage = f"spawn [NAME] [layout={'|'.join(LAYOUTS)}] [lock=MODE]"
+    summary = "start a simulated process, or one that runs a workload; prints its pid"
+    usage = f"spawn [NAME] [layout={'|'.join(LAYOUTS)} | workload=KIND[:ARG] [rate=N]] [lock=MODE]"
     # The words may come in any order: these are only the CLI's names for them.
     arguments = (
-        Argument("NAME", "its comm (default sim)", optional=True),
+        Argument("NAME", "its comm (default sim, or the workload's name)", optional=True),
         Argument(f"layout={'|'.join(LAYOUTS)}", "its address space to start with (default empty)", optional=True),
+        Argument("workload=KIND[:ARG]", "keep changing its address space: mapper[:PAGES], toggler:split|resize|remap, "
+                 "scenario:1..10; kill stops it", optional=True),
+        Argument("rate=N", "the workload's changes per second (default: as fast as it goes)", optional=True),
         Argument("lock=MODE", "how its maps readers lock (default: the daemon's --lock-mode)", optional=True),
     )
 
-    comm: str = "sim"
+    comm: str | None = None
     layout: str = "empty"
     lock: LockMode | None = None
+    workload: str | None = None
+    rate: float | None = None
 
     @classmethod
     def parse(cls, words: Sequence[str]) -> Spawn:
-        comm, layout, lock = "sim", "empty", None
+        comm, layout, lock, workload, rate = None, "empty", None, None, None
         for word in words[1:]:
             key, separator, value = word.partition("=")
             if key == "layout" and value:
@@ -557,23 +638,61 @@ class Spawn(Call[ProcessTable]):
                     lock = LockMode.parse(value)
                 except ValueError as error:
                     raise invalid(str(error)) from None
+            elif key == "workload" and value:
+                workload = value
+            elif key == "rate" and value:
+                rate = _parse_rate(value)
             elif not separator and _NAME.fullmatch(word):
                 comm = word
             else:
                 raise invalid(f"spawn: unexpected {word[:40]!r}; usage: {cls.usage}")
-        return cls(comm, layout, lock)
+        if workload is not None and layout != "empty":
+            raise invalid("spawn: a workload builds its own address space; give layout= or workload=, not both")
+        if rate is not None and workload is None:
+            raise invalid("spawn: rate= paces a workload; give workload= too")
+        return cls(comm, layout, lock, workload, rate)
 
     def line(self) -> str:
-        return f"spawn {self.comm} layout={self.layout}" + ("" if self.lock is None else f" lock={self.lock.value}")
+        words = ["spawn"] + ([self.comm] if self.comm else [])
+        words.append(f"layout={self.layout}" if self.workload is None else f"workload={self.workload}")
+        words += [] if self.rate is None else [f"rate={self.rate!r}"]
+        words += [] if self.lock is None else [f"lock={self.lock.value}"]
+        return " ".join(words)
 
     async def apply(self, table: ProcessTable) -> str:
         return await self.apply_as(table, None)
 
     async def apply_as(self, table: ProcessTable, caller: Credentials | None) -> str:
+        if self.workload is not None:
+            return str((await self._start_workload(table)).pid)
         owner = caller or Credentials.of_daemon()
-        process = table.spawn(self.comm, self.lock, uid=owner.uid, gid=owner.gid)
+        process = table.spawn(self.comm or "sim", self.lock, uid=owner.uid, gid=owner.gid)
         LAYOUTS[self.layout](process)
         return str(process.pid)
+
+    async def _start_workload(self, table: ProcessTable) -> Process:
+        assert self.workload is not None
+        if table.start_workload is None:
+            raise SyscallError(errno.EOPNOTSUPP, "workloads run only inside a mounted daemon")
+        try:
+            return await table.start_workload(self.workload, self.rate, self.comm, self.lock)
+        except ValueError as error:
+            raise invalid(str(error)) from None
+
+
+#: Above this a paced workload is no slower than one running flat out.
+_MAX_RATE = 1e6
+
+
+def _parse_rate(text: str) -> float:
+    """Changes per second: a positive decimal such as ``4`` or ``0.5``."""
+    try:
+        rate = float(text)
+    except ValueError:
+        rate = float("nan")
+    if not 0 < rate <= _MAX_RATE:
+        raise invalid(f"rate {text[:40]!r} must be a number of changes per second, above 0 and at most {_MAX_RATE:g}")
+    return rate
 
 
 @ROOT_CALLS.register
@@ -583,6 +702,7 @@ class Kill(Call[ProcessTable]):
     summary = "end a simulated process"
     usage = "kill PID"
     arguments = (Argument("PID", "the process"),)
+    status_only = True
 
     pid: int
 

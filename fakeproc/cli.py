@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import errno
+import json
 import logging
 import os
 import signal
@@ -15,16 +17,16 @@ from typing import Any, TypeVar
 import trio
 
 from . import execview
-from .calls import PROCESS_CALLS, ROOT_CALLS, Call
+from .calls import PROCESS_CALLS, ROOT_CALLS, Call, ProcessSummary, format_summaries
 from .client import CtlRejected, ctl_path, round_trip
 from .errors import SyscallError
 from .mm.mm import Limits
 from .mm.walk import LockMode
-from .mounts import clear_stale_mount, mount_type
+from .mounts import clear_stale_mount, fakeproc_mounts, mount_type
 from .population import LAYOUTS, clone_real_process
 from .process import DEFAULT_MAX_PROCESSES, FIRST_PID, PID_MAX_LIMIT, ProcessTable
 from .sched import Preempter, parse_policy
-from .workloads import WORKLOAD_FORMS, parse_workload
+from .workloads import WORKLOAD_FORMS, Workload, demo_workloads, parse_workload
 
 PROG = "fakeproc"
 T = TypeVar("T")
@@ -45,7 +47,7 @@ def _argument(parse: Callable[[str], T]) -> Callable[[str], T]:
 def add_mount_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("mountpoint", help="an existing empty directory")
     parser.add_argument("--population", choices=["demo", "empty"], default="demo",
-                        help="processes to start with (default: demo)")
+                        help="processes to start with (default: demo, which includes a gentle mapper and toggler)")
     parser.add_argument("--clone", type=int, action="append", default=[], metavar="PID",
                         help="copy a real process's maps into a new simulated one (repeatable)")
     parser.add_argument("--lock-mode", type=_argument(LockMode.parse), default=LockMode.VMA,
@@ -132,8 +134,9 @@ def run_mount(args: argparse.Namespace) -> int:
         hint = f"--max-processes {args.max_processes} is too low: " if too_many else ""
         print(f"{PROG}: {hint}{error.strerror}", file=sys.stderr)
         return 1
+    workloads: list[Workload] = [*(demo_workloads() if args.population == "demo" else []), *args.workload]
     try:
-        trio.run(serve, mountpoint, table, args.workload, args.ready_file, args.debug, args.allow_other, args.stats_file,
+        trio.run(serve, mountpoint, table, workloads, args.ready_file, args.debug, args.allow_other, args.stats_file,
                  args.passthrough)
     except FuseUnavailable as error:
         print(f"{PROG}: FUSE is unavailable: {error}", file=sys.stderr)
@@ -149,16 +152,42 @@ def mount_main(argv: Sequence[str] | None = None) -> int:
 
 # -- ctl subcommands ------------------------------------------------------
 
+MOUNT_HELP = "the mountpoint (default: $FAKEPROC_MOUNT, else the one fakeproc mount in the mount table)"
+
+
+class NoMount(Exception):
+    """No mountpoint was given and the mount table does not name exactly one."""
+
+
+def find_mount(given: str | None) -> str:
+    """``given`` (``--mount`` or $FAKEPROC_MOUNT), else the only live fakeproc mount; NoMount says why not."""
+    if given:
+        return given
+    mounts = fakeproc_mounts()
+    if len(mounts) == 1:
+        return mounts[0]
+    if mounts:
+        listed = "".join(f"\n    {path}" for path in mounts)
+        raise NoMount(f"{len(mounts)} fakeproc mounts; choose one with --mount MNT or FAKEPROC_MOUNT=MNT:{listed}")
+    raise NoMount("no fakeproc mount found: start one with ./scripts/run [MOUNTPOINT] (or fakeproc mount MNT), "
+                  "or name one with --mount MNT or FAKEPROC_MOUNT=MNT")
+
 
 def _word_dest(index: int) -> str:
     return f"word{index}"
 
 
+def _add_mount_option(parser: argparse.ArgumentParser) -> None:
+    """``--mount`` after the subcommand too; SUPPRESS keeps the one before it when this one is not given."""
+    parser.add_argument("--mount", default=argparse.SUPPRESS, metavar="MNT", help=MOUNT_HELP)
+
+
 def _add_call_subcommand(commands: argparse._SubParsersAction, call_type: type[Call[Any]], per_process: bool) -> None:
     """A subcommand whose positionals are the call's words; run_ctl writes them back as one ctl line."""
     sub = commands.add_parser(call_type.name, help=call_type.summary, description=call_type.summary)
+    _add_mount_option(sub)
     if per_process:
-        sub.add_argument("pid", help="the simulated process")
+        sub.add_argument("pid", metavar="PID", help="the simulated process")
     for index, argument in enumerate(call_type.arguments):
         sub.add_argument(_word_dest(index), metavar=argument.metavar, help=argument.help,
                          nargs="?" if argument.optional else None)
@@ -166,16 +195,18 @@ def _add_call_subcommand(commands: argparse._SubParsersAction, call_type: type[C
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """``fakeproc``: ``mount``, and one subcommand per registered call."""
+    """``fakeproc``: ``mount``, ``ps``, and one subcommand per registered call."""
     parser = argparse.ArgumentParser(prog=PROG, description="Drive a fakeproc mount, or serve one (mount).")
-    parser.add_argument("--mount", default=os.environ.get("FAKEPROC_MOUNT"),
-                        help="the mountpoint (default: $FAKEPROC_MOUNT)")
+    parser.add_argument("--mount", default=os.environ.get("FAKEPROC_MOUNT"), metavar="MNT", help=MOUNT_HELP)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_mount_arguments(commands.add_parser("mount", help="mount a fake /proc (same as python mount.py)"))
     execview.add_exec_arguments(commands.add_parser(
         "exec", help="run a command with the mount as its /proc",
         description="Run an unmodified command in a private mount namespace whose /proc is the mount "
                     "(start it with --passthrough); exits with the command's status."))
+    ps = commands.add_parser("ps", help="list the simulated processes", description="One line per simulated process.")
+    _add_mount_option(ps)
+    ps.add_argument("--json", action="store_true", help="a JSON list of objects instead of a table")
     for call_type in ROOT_CALLS:
         _add_call_subcommand(commands, call_type, per_process=False)
     for call_type in PROCESS_CALLS:
@@ -183,23 +214,62 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def run_ctl(args: argparse.Namespace) -> int:
-    if not args.mount:
-        print(f"{PROG}: no mount given: use --mount or set FAKEPROC_MOUNT", file=sys.stderr)
-        return 2
+def _failure(error: OSError, mount: str, pid: str | None) -> str:
+    """What went wrong reaching a ctl file, in the user's terms rather than the path's."""
+    if error.errno in (errno.ENOENT, errno.ESRCH) and pid is not None and os.path.exists(ctl_path(mount, None)):
+        return f"no such process {pid}"
+    if error.errno == errno.ENOENT and not os.path.exists(ctl_path(mount, None)):
+        return f"{mount} is not a fakeproc mount (it has no ctl file)"
+    return f"{error.filename or mount}: {error.strerror}"
+
+
+def run_ctl(args: argparse.Namespace, mount: str) -> int:
     given = (getattr(args, _word_dest(index)) for index in range(len(args.call_type.arguments)))
     # The daemon parses the line: it is the one judge of what the words mean.
     words = [args.command, *(word for word in given if word is not None)]
-    path = ctl_path(args.mount, args.pid if args.per_process else None)
+    pid = args.pid if args.per_process else None
     try:
-        output = round_trip(path, [" ".join(words)])
+        output = round_trip(ctl_path(mount, pid), [" ".join(words)])
     except CtlRejected as error:
-        print(f"{PROG}: {args.command}: {error.result or error.strerror}", file=sys.stderr)
+        if error.errno == errno.ESRCH and pid is not None:
+            print(f"{PROG}: {args.command}: no such process {pid}", file=sys.stderr)
+        else:
+            print(f"{PROG}: {args.command}: {error.result or error.strerror}", file=sys.stderr)
         return 1
     except OSError as error:
-        print(f"{PROG}: {path}: {error.strerror}", file=sys.stderr)
+        print(f"{PROG}: {args.command}: {_failure(error, mount, pid)}", file=sys.stderr)
         return 1
-    print(output, end="")
+    if not args.call_type.status_only:
+        print(output, end="")
+    return 0
+
+
+def process_summaries(mount: str) -> list[ProcessSummary]:
+    """Every simulated process of ``mount``, by pid; one ctl round trip each.  A process killed meanwhile is left out."""
+    # Any directory can be listed: only the root ctl file tells a mount from a folder of numbers.
+    os.stat(ctl_path(mount, None))
+    summaries = []
+    for name in sorted((name for name in os.listdir(mount) if name.isdigit()), key=int):
+        try:
+            line = round_trip(ctl_path(mount, name), ["info"])
+        except OSError as error:
+            if error.errno in (errno.ENOENT, errno.ESRCH):
+                continue
+            raise
+        summaries.append(ProcessSummary.from_words(line))
+    return summaries
+
+
+def run_ps(args: argparse.Namespace, mount: str) -> int:
+    try:
+        summaries = process_summaries(mount)
+    except OSError as error:
+        print(f"{PROG}: ps: {_failure(error, mount, None)}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps([dataclasses.asdict(summary) for summary in summaries], indent=2))
+    else:
+        print(format_summaries(summaries), end="")
     return 0
 
 
@@ -207,10 +277,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "mount":
         return run_mount(args)
+    try:
+        mount = find_mount(args.mount)
+    except NoMount as error:
+        print(f"{PROG}: {error}", file=sys.stderr)
+        return 2
     if args.command == "exec":
-        return execview.run(args.mount, execview.command_of(args.command_line), preload=execview.PRELOAD_LIBRARY,
+        return execview.run(mount, execview.command_of(args.command_line), preload=execview.PRELOAD_LIBRARY,
                             self_pid=args.self_pid)
-    return run_ctl(args)
+    return run_ps(args, mount) if args.command == "ps" else run_ctl(args, mount)
 
 
 if __name__ == "__main__":

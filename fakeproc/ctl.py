@@ -9,6 +9,7 @@ line is EINVAL.  Nothing here knows about FUSE.
 from __future__ import annotations
 
 import errno
+import logging
 from collections.abc import Callable
 from typing import Generic
 
@@ -21,6 +22,10 @@ from .procfs.maps import encode
 MAX_LINE = 4096
 #: Unread result bytes one open ctl file holds; past it a write fails with ENOBUFS until they are read.
 MAX_QUEUED_RESULTS = 1 << 20
+#: How much of a failed line the daemon's log repeats.
+LOGGED_LINE = 200
+
+log = logging.getLogger("fakeproc.ctl")
 
 
 def _always_ready() -> None:
@@ -37,9 +42,11 @@ class ControlSession(Generic[Target]):
     """
 
     def __init__(self, calls: Registry[Target], target: Target, check_target: Callable[[], None] = _always_ready,
-                 opener: Credentials | None = None, keep_results: bool = True) -> None:
+                 opener: Credentials | None = None, keep_results: bool = True, where: str = "ctl") -> None:
         self.calls = calls
         self.target = target
+        #: The file, as the daemon's log names it: ``ctl`` or ``<pid>/ctl``.
+        self.where = where
         #: Raises (ESRCH) once the target is gone: checked before each write.
         self.check_target = check_target
         #: Whoever opened the file, as the kernel keeps f_cred: the commands act for them (None: the daemon).
@@ -55,10 +62,16 @@ class ControlSession(Generic[Target]):
         """Run every whole line of ``data`` in order, stopping at the first failure.  O(len(data)) plus the commands.
 
         Returns ``len(data)``; raises the failing command's SyscallError after
-        recording its ``error:`` line.  A failure drops the rest of the write,
-        including a line it leaves unfinished.
+        recording its ``error:`` line and logging it: the writer's errno alone
+        loses the reason when the file is closed unread (``echo ... > ctl``).
+        A failure drops the rest of the write, including a line it leaves
+        unfinished.
         """
-        self.check_target()
+        try:
+            self.check_target()
+        except SyscallError as error:
+            self._log_failure(data.split(b"\n", 1)[0], error)
+            raise
         *lines, tail = data.split(b"\n")
         if self.discarding and lines:
             self.discarding = False
@@ -89,6 +102,7 @@ class ControlSession(Generic[Target]):
         try:
             result = await self.run_raw(raw)
         except SyscallError as error:
+            self._log_failure(raw, error)
             raise self._queue_error(error) from None
         self._queue(result)
 
@@ -112,6 +126,11 @@ class ControlSession(Generic[Target]):
             raise invalid("command holds control characters")
         return await self.calls.run(self.target, line, self.opener)
 
+    def _log_failure(self, raw: bytes, error: SyscallError) -> None:
+        """One line: the file, the command as written (shortened, escaped) and the error line."""
+        shown = raw[:LOGGED_LINE].decode("utf-8", errors="backslashreplace")
+        log.warning("%s: %r: %s", self.where, shown + ("..." if len(raw) > LOGGED_LINE else ""), error.result_line())
+
     def read(self, size: int) -> bytes:
         """Take up to ``size`` bytes of pending results (empty when none)."""
         taken = bytes(self.results[:size])
@@ -121,7 +140,8 @@ class ControlSession(Generic[Target]):
 
 def process_session(process: Process, keep_results: bool = True) -> ControlSession[Process]:
     """``<mnt>/<pid>/ctl`` opened: writes fail with ESRCH once the process is killed."""
-    return ControlSession(PROCESS_CALLS, process, process.check_alive, keep_results)
+    return ControlSession(PROCESS_CALLS, process, process.check_alive, keep_results=keep_results,
+                          where=f"{process.pid}/ctl")
 
 
 def root_session(table: ProcessTable, opener: Credentials | None = None,

@@ -9,8 +9,23 @@ import subprocess
 from pathlib import Path
 
 
-#: How /proc/mounts escapes the characters that would break its columns.
-_MOUNTS_ESCAPE = re.compile(r"\\([0-7]{3})")
+#: The fsname and type the daemon mounts with (fuse/server.py), as the mount table shows them.
+FAKEPROC_FSNAME = "fakeproc"
+FAKEPROC_TYPE = "fuse.fakeproc"
+
+
+def _unescape(field: str) -> str:
+    """A mount-table field as a path: the kernel writes space, tab, newline and backslash as octal escapes."""
+    return re.sub(r"\\([0-7]{3})", lambda match: chr(int(match.group(1), 8)), field)
+
+
+def fakeproc_mounts(table: Path | str = "/proc/self/mounts") -> list[str]:
+    """The mountpoints of live fakeproc mounts, in mount order; a dead daemon's mount is left out.  O(mounts)."""
+    with open(table) as mounts:
+        fields = [line.split() for line in mounts]
+    found = [_unescape(entry[1]) for entry in fields
+             if len(entry) > 2 and entry[0] == FAKEPROC_FSNAME and entry[2] == FAKEPROC_TYPE]
+    return [path for path in found if not is_stale_mount(path)]
 
 
 def mount_type(path: Path | str) -> str | None:
@@ -24,7 +39,7 @@ def mount_type(path: Path | str) -> str | None:
     with open("/proc/mounts", errors="surrogateescape") as mounts:
         for line in mounts:
             fields = line.split()
-            if _MOUNTS_ESCAPE.sub(lambda escape: chr(int(escape.group(1), 8)), fields[1]) == target:
+            if _unescape(fields[1]) == target:
                 found = fields[2]
     return found
 

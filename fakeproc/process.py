@@ -6,11 +6,13 @@ import errno
 import itertools
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from sortedcontainers import SortedDict
+
+import trio
 
 from .errors import SyscallError
 from .mm.mm import Limits, MemoryManager
@@ -103,6 +105,12 @@ class Process:
     started: float = field(default_factory=lambda: time.clock_gettime(time.CLOCK_BOOTTIME))
     #: Its open file descriptors (ctl ``open``/``close``).
     files: FileTable = field(default_factory=FileTable)
+    #: The workload that drives this process (``toggler:split``), or None.
+    workload: str | None = None
+    #: That workload's pace in changes per second; None when it runs flat out.
+    workload_rate: float | None = None
+    #: Set when the process is killed, so that whatever runs it can stop at once.
+    exited: trio.Event = field(default_factory=trio.Event, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.comm = self.comm[:15]
@@ -113,6 +121,11 @@ class Process:
         """Raise ESRCH if the process has been killed (files opened on it stay open)."""
         if not self.alive:
             raise SyscallError(errno.ESRCH, f"process {self.pid} has exited")
+
+
+#: Starts a workload in a new process: (spec, rate, comm, lock mode) -> the process.
+#: ValueError for a spec that names no workload.
+WorkloadStarter = Callable[[str, float | None, str | None, LockMode | None], Awaitable[Process]]
 
 
 class ProcessTable:
@@ -130,6 +143,8 @@ class ProcessTable:
         self._pids = itertools.count(first_pid)
         #: Real callers whose /proc/self is a simulated process: real pid -> (its start time, simulated pid).
         self._self_views: dict[int, tuple[int, int]] = {}
+        #: Set by the daemon, which owns the tasks workloads run in; None where nothing can run them.
+        self.start_workload: WorkloadStarter | None = None
 
     def __iter__(self) -> Iterator[Process]:
         """Live processes by pid, as they are now: a kill meanwhile does not disturb it.  O(n)."""
@@ -189,6 +204,7 @@ class ProcessTable:
         """Remove ``pid``; files already open on it then fail with ESRCH.  O(log n)."""
         process = self.get(pid)
         process.alive = False
+        process.exited.set()
         del self._processes[pid]
 
     def claim_self(self, real_pid: int, real_start: int, pid: int) -> None:

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 
 from fakeproc import cli
 from fakeproc.calls import (
-    PROCESS_CALLS, ROOT_CALLS, Call, Clone, Close, Kill, Mmap, Mprotect, Mremap, Munmap, Open, Query, SelfView, Spawn,
-    Touch, check_arity,
+    PROCESS_CALLS, ROOT_CALLS, Call, Clone, Close, Info, Kill, Mmap, Mprotect, Mremap, Munmap, Open, ProcessSummary, Query,
+    SelfView, Spawn, Touch, check_arity,
 )
 from fakeproc.ctl import process_session
 from fakeproc.errors import SyscallError
@@ -105,6 +105,8 @@ def _flags(flag_type: type[Any], min_size: int = 0) -> st.SearchStrategy[Any]:
 WORD = st.text(st.characters(blacklist_categories=("Cc", "Cs", "Zs", "Zl", "Zp")), min_size=1).filter(
     lambda text: text.split() == [text]
 )
+NAME = st.from_regex(r"[A-Za-z0-9_.:+-]{1,64}", fullmatch=True)
+LOCK = st.none() | st.sampled_from(list(LockMode))
 FILE_MAP_FLAGS = _flags(MapFlags, min_size=1).filter(lambda flags: not flags & MapFlags.ANONYMOUS)
 #: A PATH word of mmap: ``fd=`` starts the descriptor form instead.
 PATH_WORD = WORD.filter(lambda text: not text.startswith("fd="))
@@ -122,8 +124,12 @@ STRATEGIES: dict[type[Call[Any]], st.SearchStrategy[Call[Any]]] = {
     Mremap: st.builds(Mremap, ULONG, ULONG, ULONG, _flags(MremapFlags), ULONG),
     Query: st.builds(Query, ULONG, _flags(QueryFlags)),
     Touch: st.builds(Touch, ULONG, ULONG),
-    Spawn: st.builds(Spawn, st.from_regex(r"[A-Za-z0-9_.:+-]{1,64}", fullmatch=True), st.sampled_from(list(LAYOUTS)),
-                     st.none() | st.sampled_from(list(LockMode))),
+    Spawn: st.one_of(
+        st.builds(Spawn, st.none() | NAME, st.sampled_from(list(LAYOUTS)), LOCK),
+        st.builds(Spawn, st.none() | NAME, st.just("empty"), LOCK, WORD,
+                  st.none() | st.floats(0, 1e6, exclude_min=True)),
+    ),
+    Info: st.builds(Info),
     Kill: st.builds(Kill, ULONG),
     Clone: st.builds(Clone, ULONG),
     SelfView: st.builds(SelfView, ULONG, ULONG),
@@ -150,12 +156,14 @@ def test_line_round_trips(call: Call[Any]) -> None:
 @pytest.mark.parametrize("line, call", [
     ("mmap 0 4096 rw- private,anonymous", Mmap(0, 0x1000, VmFlags.READ | VmFlags.WRITE, MapFlags.PRIVATE | MapFlags.ANONYMOUS)),
     ("mmap 0X10 0x1000 r-x shared,shared /bin/sh 8192", Mmap(0x10, 0x1000, VmFlags.READ | VmFlags.EXEC, MapFlags.SHARED, "/bin/sh", 0x2000)),
+    ("mmap 0 0x1000 r-- private /bin/sh", Mmap(0, 0x1000, VmFlags.READ, MapFlags.PRIVATE, "/bin/sh", 0)),
     ("mremap 0x1000 0x1000 0x2000", Mremap(0x1000, 0x1000, 0x2000)),
     ("mremap 0x1000 0x1000 0x2000 0", Mremap(0x1000, 0x1000, 0x2000)),
     ("mremap 0x1000 0x1000 0x2000 fixed,maymove 0x9000", Mremap(0x1000, 0x1000, 0x2000, MremapFlags.MAYMOVE | MremapFlags.FIXED, 0x9000)),
     ("query 5 readable,,covering_or_next", Query(5, QueryFlags.READABLE | QueryFlags.COVERING_OR_NEXT)),
     ("spawn", Spawn()),
     ("spawn layout=demo first lock=nolock second", Spawn("second", "demo", LockMode.NOLOCK)),
+    ("spawn rate=0.5 workload=toggler:split", Spawn(None, "empty", None, "toggler:split", 0.5)),
     ("kill 0x3e8", Kill(1000)),
 ])
 def test_parse_reads_every_spelling(line: str, call: Call[Any]) -> None:
@@ -167,8 +175,10 @@ def test_parse_reads_every_spelling(line: str, call: Call[Any]) -> None:
 
 @pytest.mark.parametrize("line, message", [
     ("", "empty command"),
-    ("frobnicate 1", "unknown command 'frobnicate'; commands: mmap, open, close, munmap, mprotect, mremap, query, touch"),
-    ("mmap 0 0x1000 rw-", "usage: mmap ADDR LEN PROT FLAGS [fd=N|PATH OFFSET]"),
+    ("frobnicate 1", "unknown command 'frobnicate'; commands: mmap, open, close, munmap, mprotect, mremap, query, touch, info"),
+    ("mmap 0 0x1000 rw-", "usage: mmap ADDR LEN PROT FLAGS [fd=N|PATH [OFFSET]]"),
+    ("mmap 0 0x1000 r-- private /bin/sh 0 0", "usage: mmap ADDR LEN PROT FLAGS [fd=N|PATH [OFFSET]]"),
+    ("info 1", "usage: info"),
     ("munmap 0x1000", "usage: munmap ADDR LEN"),
     ("mremap 0 1", "usage: mremap OLD OLDLEN NEWLEN [FLAGS [NEWADDR]]"),
     ("mmap -1 0x1000 rw- private,anonymous", "ADDR must be 0x hex or decimal, not '-1'"),
@@ -191,7 +201,13 @@ def test_process_call_errors(line: str, message: str) -> None:
     ("mmap 0 1 rw- private", "unknown command 'mmap'; commands: spawn, kill, clone, self"),
     ("spawn layout=huge", "layout 'huge' is not one of empty, demo, many"),
     ("spawn lock=rcu", "lock mode 'rcu' is not one of mmap, vma, vma-nogapcheck, nolock"),
-    ("spawn a=b", "spawn: unexpected 'a=b'; usage: spawn [NAME] [layout=empty|demo|many] [lock=MODE]"),
+    ("spawn a=b", "spawn: unexpected 'a=b'; usage: spawn [NAME] [layout=empty|demo|many | workload=KIND[:ARG] "
+     "[rate=N]] [lock=MODE]"),
+    ("spawn workload=mapper layout=demo",
+     "spawn: a workload builds its own address space; give layout= or workload=, not both"),
+    ("spawn rate=4", "spawn: rate= paces a workload; give workload= too"),
+    ("spawn workload=mapper rate=0", "rate '0' must be a number of changes per second, above 0 and at most 1e+06"),
+    ("spawn workload=mapper rate=nan", "rate 'nan' must be a number of changes per second, above 0 and at most 1e+06"),
     ("kill", "usage: kill PID"),
     ("clone 1 2", "usage: clone PID"),
     ("self 1", "usage: self REALPID PID"),
@@ -225,3 +241,24 @@ async def test_run_calls_sends_each_result_back() -> None:
     await run_calls(process, calls())
     [vma] = process.mm.vmas()
     assert seen == [f"{vma.start - 0x1000:#x}", "", "0"] and vma.end - vma.start == 0x1000
+
+
+# -- spawn workload= and info ------------------------------------------------------
+
+
+async def test_a_workload_needs_a_daemon_to_run_in() -> None:
+    table = ProcessTable()
+    with pytest.raises(SyscallError) as failure:
+        await ROOT_CALLS.run(table, "spawn workload=mapper")
+    assert failure.value.errno == errno.EOPNOTSUPP and len(table) == 0
+
+
+async def test_info_describes_the_process_and_reads_back() -> None:
+    process = ProcessTable(lock_mode=LockMode.MMAP).spawn("two words")
+    await PROCESS_CALLS.run(process, "mmap 0 0x3000 rw- private,anonymous")
+    process.workload, process.workload_rate = "toggler:split", 2.5
+    line = await PROCESS_CALLS.run(process, "info")
+    assert line == "pid=1000 vmas=1 size_kb=12 lock=mmap workload=toggler:split rate=2.5 comm=two words"
+    assert ProcessSummary.from_words(line) == ProcessSummary(1000, "two words", 1, 12, "mmap", "toggler:split", 2.5)
+    with pytest.raises(ValueError, match="not an info line"):
+        ProcessSummary.from_words("pid=1000 comm=x")

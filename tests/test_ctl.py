@@ -174,13 +174,38 @@ def test_scanpid_stops_when_process_goes(demo_mount: Mount) -> None:
 
 @pytest.mark.fuse
 def test_plain_shell_redirection(demo_mount: Mount) -> None:
-    """`echo cmd > ctl` opens with O_TRUNC; it must work like a write on an open fd."""
+    """`echo cmd > ctl` opens with O_TRUNC; it must work like a write on an open fd.
+
+    The result is lost with the fd, so the daemon's log carries a failure's reason.
+    """
+    # The demo population is pids 1000-1003, so the spawned process is 1004.
     script = f"""
 set -e
 echo 'spawn redirected' > {demo_mount.path}/ctl
-echo 'mmap 0x100000000 0x1000 r-- private,anonymous,fixed' > {demo_mount.path}/1002/ctl
-if echo 'munmap 0x1001 1' > {demo_mount.path}/1002/ctl 2>/dev/null; then exit 3; fi
+echo 'mmap 0x100000000 0x1000 r-- private,anonymous,fixed' > {demo_mount.path}/1004/ctl
+if echo 'munmap 0x1001 1' > {demo_mount.path}/1004/ctl 2>/dev/null; then exit 3; fi
 """
     result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr
-    assert (demo_mount.path / "1002" / "maps").read_text().startswith("100000000-100001000 r--p ")
+    assert (demo_mount.path / "1004" / "maps").read_text().startswith("100000000-100001000 r--p ")
+    logged = [line for line in demo_mount.log.read_text().splitlines() if "munmap" in line]
+    assert logged == ["fakeproc.ctl: 1004/ctl: 'munmap 0x1001 1': error: EINVAL address is not page aligned "
+                      "or the range is beyond the address space"]
+
+
+@pytest.mark.fuse
+def test_a_failed_command_is_logged_once_with_its_pid(demo_mount: Mount) -> None:
+    fd = os.open(demo_mount.path / "1000" / "ctl", os.O_RDWR)
+    try:
+        for payload in (b"garbage\r\n", b"munmap 0 " + b"9" * 300 + b"\n"):
+            with pytest.raises(OSError):
+                os.write(fd, payload)
+    finally:
+        os.close(fd)
+    with pytest.raises(OSError):
+        demo_mount.ctl(None, "kill 4242")
+    logged = [line for line in demo_mount.log.read_text().splitlines() if line.startswith("fakeproc.ctl: ")]
+    assert logged[0] == "fakeproc.ctl: 1000/ctl: 'garbage\\r': error: EINVAL command holds control characters"
+    assert logged[1].startswith("fakeproc.ctl: 1000/ctl: 'munmap 0 999") and "...': error: EINVAL LEN " in logged[1]
+    assert logged[2] == "fakeproc.ctl: ctl: 'kill 4242': error: ESRCH no process 4242"
+    assert len(logged) == 3

@@ -37,7 +37,8 @@ def cat(path: Path) -> bytes:
 
 
 def test_root_lists_ctl_and_pids(demo_mount: Mount) -> None:
-    assert sorted(os.listdir(demo_mount.path)) == ["1000", "1001", "ctl"]
+    # The demo population: bash, many-vmas, and its two gentle workloads.
+    assert sorted(os.listdir(demo_mount.path)) == ["1000", "1001", "1002", "1003", "ctl"]
     assert stat.S_IMODE(os.stat(demo_mount.path / "ctl").st_mode) == 0o600
     entries = sorted(os.listdir(demo_mount.path / "1000"))
     assert entries == ["cmdline", "comm", "ctl", "cwd", "environ", "exe", "maps", "root", "smaps", "smaps_rollup",

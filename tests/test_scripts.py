@@ -91,7 +91,7 @@ def test_run_takes_options_without_a_mountpoint(tmp_path: Path) -> None:
     with running(["--workload", "mapper", "--lock-mode", "mmap", "--ready-file", str(ready)],
                  mountpoint, ready, tmp_path, env):
         assert _is_mounted(mountpoint)
-        assert _comms(mountpoint) == ["bash", "many-vmas", "mapper"]
+        assert _comms(mountpoint) == ["bash", "many-vmas", "mapper", "mapper", "toggler-split"]
     assert not _is_mounted(mountpoint)
 
 
@@ -217,3 +217,25 @@ def test_setup_repoints_its_own_command_at_this_checkout(tmp_path: Path) -> None
     assert "now runs this checkout" in second.stdout
     assert str(REPO / ".venv/bin/fakeproc") in wrapper.read_text() and "/some/old/checkout" not in wrapper.read_text()
     assert wrapper.stat().st_mode & stat.S_IXUSR
+
+
+@requires_fuse
+@pytest.mark.slow
+def test_run_hints_commands_that_work_and_show_the_maps_changing(tmp_path: Path) -> None:
+    mountpoint, ready = tmp_path / "mnt", tmp_path / "ready"
+    # FAKEPROC_MOUNT for the hint's commands only: other mounts on this machine would make `fakeproc` ask which.
+    env = _script_env(tmp_path)
+    with running([str(mountpoint), "--ready-file", str(ready)], mountpoint, ready, tmp_path, env):
+        output = next(tmp_path.glob("run-*.log")).read_text()
+        hint = output.split("Try, in another shell:\n", 1)[1].split("fakeproc: mounted at", 1)[0]
+        commands = [line.strip() for line in hint.splitlines() if line.strip()]
+        assert len(commands) == 5, output
+        results = [subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=120,
+                                  env={**env, "FAKEPROC_MOUNT": str(mountpoint), "DURATION": "1"})
+                   for command in commands]
+    ps, cat, diff, spawn, race = results
+    assert ps.returncode == 0 and "mapper:64" in ps.stdout and "toggler:split" in ps.stdout, ps.stderr
+    assert cat.returncode == 0 and "/usr/bin/bash" in cat.stdout
+    assert diff.returncode == 1 and diff.stdout, "two reads a second apart were the same"
+    assert spawn.returncode == 0 and spawn.stdout == "1004\n", spawn.stderr
+    assert race.returncode == 0 and "6 passed, 0 failed" in race.stdout, race.stdout + race.stderr

@@ -1,6 +1,6 @@
 """SeqFile: the kernel's seq_file read rules, over a fake SeqIterator and over maps.
 
-Properties of the kernel's seq_file read (docs/design.md):
+Properties (docs/design.md, "The read path"):
 - reads of any sizes, each at the offset where the last one ended, starting
   at 0, concatenate to the whole content;
 - a read of at least 4096 bytes that starts on a record boundary returns

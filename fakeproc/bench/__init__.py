@@ -1,4 +1,4 @@
-"""Benchmarks (DESIGN section 8): ``scripts/bench-latency`` and ``scripts/bench-read``.
+"""Benchmarks (docs/benchmarks.md): ``scripts/bench-latency`` and ``scripts/bench-read``.
 
 Nothing here is imported by the daemon.  The numbers are reported, never
 asserted.

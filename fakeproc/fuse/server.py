@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sys
 from pathlib import Path
 
 import pyfuse3
@@ -13,9 +12,9 @@ import trio
 
 from .fs import ProcFs
 from .reader_stats import ReaderStats
-from ..calls import HostFiles
+from ..calls import HostFiles, ProcessSummary, format_summaries
 from ..process import ProcessTable
-from ..workloads import Workload, run_workload
+from ..workloads import Workload, WorkloadRunner
 
 
 #: Signals whose default action ends the process, all of which the daemon turns
@@ -60,11 +59,8 @@ def _say(line: str) -> None:
 
 
 def print_banner(mountpoint: str, table: ProcessTable) -> None:
-    print(f"fakeproc: mounted at {mountpoint}", flush=True)
-    print(f"{'PID':>7}  {'VMAS':>6}  {'LOCK':<14}  COMM")
-    for process in table:
-        print(f"{process.pid:>7}  {process.mm.map_count:>6}  {process.mm.reader_lock_mode.value:<14}  {process.comm}")
-    sys.stdout.flush()
+    print(f"fakeproc: mounted at {mountpoint}")
+    print(format_summaries([ProcessSummary.of(process) for process in table]), end="", flush=True)
 
 
 async def serve(
@@ -78,6 +74,7 @@ async def serve(
     passthrough: bool = False,
 ) -> None:
     fs = ProcFs(table, debug, passthrough=passthrough)
+    runner: WorkloadRunner | None = None
     # Signals are taken over before mounting and kept until unmounted, so a
     # second SIGTERM during shutdown cannot kill the daemon and strand a dead mount.
     with trio.open_signal_receiver(*TERMINATING_SIGNALS) as signals:
@@ -93,8 +90,9 @@ async def serve(
                 nursery.start_soon(serve_requests)
                 # A worker thread's stat, because the mount's root is answered by this very loop.
                 HostFiles.own_device = (await trio.to_thread.run_sync(os.stat, mountpoint)).st_dev
+                runner = WorkloadRunner(table, nursery)
                 for workload in workloads:
-                    await nursery.start(run_workload, workload, table)
+                    await runner.start(workload)
                 print_banner(mountpoint, table)
                 if ready_file is not None:
                     ready_file.write_text(f"{os.getpid()}\n")
@@ -105,7 +103,8 @@ async def serve(
             pyfuse3.close(unmount=True)
             _say(f"fakeproc: unmounted {mountpoint}")
             if stats_file is not None:
-                stats_file.write_text(json.dumps(collect_stats(table, workloads, fs.reader_stats)))
+                running = runner.running if runner is not None else []
+                stats_file.write_text(json.dumps(collect_stats(table, running, fs.reader_stats)))
 
 
 def collect_stats(table: ProcessTable, workloads: list[Workload], reader_stats: ReaderStats) -> dict[str, object]:

@@ -1,4 +1,4 @@
-"""The tearing oracle (DESIGN section 5): is a concurrent maps read one Linux could give?
+"""The tearing oracle (its rules are in docs/usage.md): is a concurrent maps read one Linux could give?
 
 It records every committed state of an address space (a logical clock tick at
 each write unlock, with the VMAs' lines) and, for each page of a read, the

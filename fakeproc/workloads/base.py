@@ -30,12 +30,15 @@ Step = Call[Process] | Pause
 Calls = Generator[Step, str, None]
 
 
-async def run_calls(process: Process, calls: Calls) -> None:
-    """Apply ``calls`` to ``process`` in order; a failing call's SyscallError ends the run."""
+async def run_calls(process: Process, calls: Calls, pace: float = 0.0) -> None:
+    """Apply ``calls`` to ``process`` in order; a failing call's SyscallError ends the run.
+
+    Every Pause lasts at least ``pace`` seconds.
+    """
     step = next(calls, None)
     while step is not None:
         if isinstance(step, Pause):
-            await trio.sleep(step.seconds)
+            await trio.sleep(max(step.seconds, pace))
             result = ""
         else:
             result = await step.apply(process)
@@ -49,6 +52,11 @@ class Workload:
     """Set up once, then cycle: each cycle changes the address space and (usually) restores it."""
 
     name = "workload"
+    #: How ``--workload`` and ``spawn workload=`` spell it.
+    spec = "workload"
+    #: Changes per second; None runs flat out.  Every workload pauses after each change it
+    #: makes, so the rate is kept by stretching those pauses.
+    rate: float | None = None
 
     def setup_calls(self) -> Calls:
         """The calls building the starting address space."""
@@ -62,4 +70,4 @@ class Workload:
         await run_calls(process, self.setup_calls())
 
     async def cycle(self, process: Process) -> None:
-        await run_calls(process, self.cycle_calls())
+        await run_calls(process, self.cycle_calls(), 1 / self.rate if self.rate else 0.0)

@@ -1,4 +1,4 @@
-"""The proc-mmap_sem-test mapper: random 4 KiB maps and unmaps in a 128 MiB region."""
+"""The proc-mmap_sem-test mapper: random 4 KiB maps and unmaps in a region (128 MiB unless told)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from ..mm.syscalls import MapFlags
 from ..mm.vma import PAGE_SIZE, VmFlags
 from .base import Calls, Pause, Workload
 
-REGION_SIZE = 128 << 20
+#: The benchmark's 128 MiB region, and the most a mapper maps.
+REGION_PAGES = (128 << 20) // PAGE_SIZE
 #: Most latencies kept; older ones are dropped so a long-running daemon stays bounded.
 MAX_SAMPLES = 1 << 22
 READ_WRITE = VmFlags.READ | VmFlags.WRITE
@@ -21,26 +22,31 @@ ANON = MapFlags.PRIVATE | MapFlags.ANONYMOUS
 class Mapper(Workload):
     """Each cycle picks a random page: unmaps it if mapped, else maps it (MAP_FIXED|MAP_POPULATE).
 
-    Every operation's latency, lock wait included, is recorded in
-    nanoseconds.  After each operation the mapper sleeps ``pause`` seconds;
-    with ``None`` it never lets other tasks in (the model measured alone).
+    The region is ``pages`` pages.  Every operation's latency, lock wait
+    included, is recorded in nanoseconds.  After each operation the mapper
+    sleeps ``pause`` seconds; with ``None`` it never lets other tasks in (the
+    model measured alone).
     """
 
     name = "mapper"
 
-    def __init__(self, seed: int = 0, pause: float | None = 10e-6) -> None:
+    def __init__(self, seed: int = 0, pause: float | None = 10e-6, pages: int = REGION_PAGES) -> None:
+        if not 0 < pages <= REGION_PAGES:
+            raise ValueError(f"a mapper region is 1 to {REGION_PAGES} pages, not {pages}")
         self.rng = random.Random(seed)
         self.pause = pause
+        self.pages = pages
+        self.spec = "mapper" if pages == REGION_PAGES else f"mapper:{pages}"
         self.base = 0
         self.mapped: set[int] = set()
         self.latencies_ns = array("q")
 
     def setup_calls(self) -> Calls:
-        self.base = int((yield Mmap(0, REGION_SIZE, READ_WRITE, ANON)), 16)
-        self.mapped = set(range(REGION_SIZE // PAGE_SIZE))
+        self.base = int((yield Mmap(0, self.pages * PAGE_SIZE, READ_WRITE, ANON)), 16)
+        self.mapped = set(range(self.pages))
 
     def cycle_calls(self) -> Calls:
-        page = self.rng.randrange(REGION_SIZE // PAGE_SIZE)
+        page = self.rng.randrange(self.pages)
         addr = self.base + page * PAGE_SIZE
         began = time.perf_counter_ns()
         # The generator resumes as soon as the call returns: the span around yield is the call's latency.

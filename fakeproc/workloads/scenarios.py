@@ -80,6 +80,7 @@ class Scenario(Workload):
         self.number = number
         self.case = SCENARIOS[number]
         self.name = f"scenario-{number}"
+        self.spec = f"scenario:{number}"
         self.base = 0
 
     def setup_calls(self) -> Calls:

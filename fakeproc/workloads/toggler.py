@@ -38,6 +38,7 @@ class Toggler(Workload):
             raise ValueError(f"toggle pattern {pattern!r} is not one of {', '.join(TOGGLE_PATTERNS)}")
         self.pattern = pattern
         self.name = f"toggler-{pattern}"
+        self.spec = f"toggler:{pattern}"
         self.target = 0
         self.prot = READ_ONLY
         self.cycles = 0
