@@ -54,7 +54,7 @@ def test_garbage_never_crashes_or_changes_state(data: bytes) -> None:
 
 
 @pytest.mark.parametrize("line", [
-    b"mmap", b"mmap 0 0x1000 rw-", b"mmap 0 0x1000 rw- private,anonymous extra", b"mmap 0 0x1000 rwz private,anonymous",
+    b"mmap", b"mmap 0 0x1000 rw-", b"mmap 0 0x1000 rw- private,anonymous extra 0 0", b"mmap 0 0x1000 rwz private,anonymous",
     b"mmap 0 0x1000 rw- private,bogus", b"mmap -4096 0x1000 rw- private,anonymous", b"mmap 0x1001 0x1000 rw- private,anonymous,fixed",
     b"mmap 0 99999999999999999999999 rw- private,anonymous", b"munmap 0x1001 1", b"mprotect 0x1000", b"frobnicate 1",
     b"\xff\xfe", b"query", b"touch 0 0", b"mremap 0x1000 0x1000", b"x" * 5000,
