@@ -5,8 +5,15 @@ the model calls :meth:`Preempter.point` (after each step of a writer's
 transaction, through ``MemoryManager.writer_preempt``; between two records of
 a maps page) or :meth:`Preempter.window` (between a reader's lockless lookup
 and its VMA lock, where on an SMP kernel a writer on another CPU runs).  A
-policy decides cheaply whether a point yields; the default yields once a time
-slice has passed.
+policy decides cheaply whether a point yields.  The default counts virtual
+time: a slice is a number of preemption points, so how often tasks interleave
+depends on the work they do, not on how fast Python runs or how busy the
+machine is.  ``slice:USEC`` keeps a wall-clock slice as an option.
+
+A policy that can tell in advance how many of the next points will not yield
+(:meth:`Policy.quiet_points`) lets a caller pass them without awaiting
+(:meth:`Preempter.quiet`, then :meth:`Preempter.passed`), with the same counters and the same random
+draws as passing them one by one: the readers' fast path relies on it.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from __future__ import annotations
 import random
 import re
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -21,6 +29,9 @@ from trio.lowlevel import checkpoint
 
 #: Most checkpoints a window waits for a racing writer to commit.
 WINDOW_MAX_YIELDS = 8
+
+#: The default slice, in preemption points (see :class:`PointsPolicy`).
+DEFAULT_SLICE_POINTS = 16
 
 
 class Policy:
@@ -32,6 +43,47 @@ class Policy:
     def window_yields(self) -> int:
         """How many checkpoints a yielding window may take at most."""
         return WINDOW_MAX_YIELDS
+
+    def quiet_points(self, limit: int) -> int:
+        """How many of the next points, up to ``limit``, are sure not to yield.  O(1) amortized.
+
+        0 when the policy cannot know in advance (a wall-clock slice).
+        """
+        return 0
+
+    def skip(self, count: int) -> None:
+        """Pass ``count`` points that :meth:`quiet_points` promised will not yield."""
+
+
+class PointsPolicy(Policy):
+    """Virtual time: yield at every ``points``-th preemption point.
+
+    The unit is one preemption point: a writer's step, a reader's record, a
+    reader's race window.  The same work gives the same interleaving at any
+    speed and any machine load.
+    """
+
+    def __init__(self, points: int = DEFAULT_SLICE_POINTS) -> None:
+        if points < 1:
+            raise ValueError(f"a slice is at least one point, not {points}")
+        self.points = points
+        self._left = points
+
+    def should_yield(self) -> bool:
+        self._left -= 1
+        if self._left:
+            return False
+        self._left = self.points
+        return True
+
+    def quiet_points(self, limit: int) -> int:
+        return min(limit, self._left - 1)
+
+    def skip(self, count: int) -> None:
+        self._left -= count
+
+    def __repr__(self) -> str:
+        return f"points:{self.points}"
 
 
 class SlicePolicy(Policy):
@@ -67,6 +119,9 @@ class NeverPolicy(Policy):
     def window_yields(self) -> int:
         return 0
 
+    def quiet_points(self, limit: int) -> int:
+        return limit
+
     def __repr__(self) -> str:
         return "never"
 
@@ -76,7 +131,9 @@ class RandomPolicy(Policy):
 
     With trio's own scheduling made deterministic (see
     :func:`fakeproc.lab.oracle.seed_trio`), the same seed gives the same
-    interleaving.
+    interleaving.  Decisions looked at in advance by :meth:`quiet_points` are
+    kept in order and drawn no further than the first yield, so the
+    generator is drawn in the same order as without looking ahead.
     """
 
     def __init__(self, seed: int, p: float = 0.5) -> None:
@@ -85,27 +142,47 @@ class RandomPolicy(Policy):
         self.seed = seed
         self.p = p
         self._rng = random.Random(seed)
+        self._ahead: deque[bool] = deque()
 
     def should_yield(self) -> bool:
+        if self._ahead:
+            return self._ahead.popleft()
         return self._rng.random() < self.p
 
     def window_yields(self) -> int:
         return self._rng.randint(1, WINDOW_MAX_YIELDS)
 
+    def quiet_points(self, limit: int) -> int:
+        ahead = self._ahead
+        while len(ahead) < limit and not (ahead and ahead[-1]):
+            ahead.append(self._rng.random() < self.p)
+        quiet = 0
+        for decision in ahead:
+            if decision or quiet == limit:
+                break
+            quiet += 1
+        return quiet
+
+    def skip(self, count: int) -> None:
+        for _ in range(count):
+            self._ahead.popleft()
+
     def __repr__(self) -> str:
         return f"random:{self.seed}:{self.p:g}"
 
 
-_POLICY_FORMS = "slice[:USEC], always, never or random:SEED[:P]"
+_POLICY_FORMS = "points[:N], slice[:USEC], always, never or random:SEED[:P]"
 
 
 def parse_policy(text: str) -> Policy:
-    """Parse ``--preempt``: ``slice[:USEC]``, ``always``, ``never``, ``random:SEED[:P]``."""
-    match = re.fullmatch(r"(slice|always|never|random)(?::([^:]+))?(?::([^:]+))?", text.strip())
+    """Parse ``--preempt``: ``points[:N]``, ``slice[:USEC]``, ``always``, ``never``, ``random:SEED[:P]``."""
+    match = re.fullmatch(r"(points|slice|always|never|random)(?::([^:]+))?(?::([^:]+))?", text.strip())
     if not match:
         raise ValueError(f"preemption policy {text!r} is not one of {_POLICY_FORMS}")
     name, first, second = match.groups()
     try:
+        if name == "points" and second is None:
+            return PointsPolicy(int(first, 0) if first else DEFAULT_SLICE_POINTS)
         if name == "slice" and second is None:
             usec = float(first) if first else 50.0
             if usec < 0:
@@ -134,7 +211,7 @@ class Preempter:
     """Shared by every address space of a daemon: one simulated machine."""
 
     def __init__(self, policy: Policy | None = None) -> None:
-        self.policy = policy if policy is not None else SlicePolicy()
+        self.policy = policy if policy is not None else PointsPolicy()
         self.stats = PreemptStats()
 
     def __repr__(self) -> str:
@@ -147,6 +224,15 @@ class Preempter:
         if self.policy.should_yield():
             stats.yields += 1
             await checkpoint()
+
+    def quiet(self, count: int) -> bool:
+        """True if none of the next ``count`` points would yield.  Changes no counter.  O(1) amortized."""
+        return self.policy.quiet_points(count) >= count
+
+    def passed(self, count: int = 1) -> None:
+        """Count ``count`` points that :meth:`quiet` promised, as awaited :meth:`point` calls that do not yield would."""
+        self.policy.skip(count)
+        self.stats.points += count
 
     async def window(self, writer_inside: Callable[[], bool]) -> None:
         """The reader's race window: when it yields, let a writer finish a transaction.
