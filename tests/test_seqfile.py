@@ -416,7 +416,7 @@ async def test_each_open_file_renders_its_own_gate_record(processes) -> None:  #
         assert position == GATE and gate is not None
         gates.append(gate)
     assert gates[0] is not gates[1]
-    assert gates[0].line == gates[1].line == format_maps_line(gate_vma())
+    assert gates[0].line == gates[1].line == format_maps_line(gate_vma()).encode()
 
 
 async def test_a_read_cancelled_mid_page_loses_nothing() -> None:

@@ -47,12 +47,28 @@ class Walker:
     costs O(n) however many other readers walk the same tree.
     """
 
+    #: Preemption points one ``get_next`` passes after a lookup that found a VMA, none of them yielding.
+    lookup_points = 0
+
     def __init__(self, mm: MemoryManager) -> None:
         self.mm = mm
         self.cursor = TreeCursor(mm.tree)
 
     async def lock_range(self) -> None:
         """Called when a page starts."""
+
+    def can_walk_nowait(self) -> bool:
+        """True if ``get_next`` cannot wait or retry while none of its points yields.  O(1).
+
+        Then a walk may look VMAs up with :attr:`cursor` alone, passing
+        ``lookup_points`` for each found, and end with :meth:`hold_nowait`:
+        in a cooperative scheduler nothing changes until something yields,
+        and a lock taken and dropped with no yield between is invisible.
+        """
+        return True
+
+    def hold_nowait(self, vma: Vma | None) -> None:
+        """Hold what ``get_next`` would hold after returning ``vma`` from such a walk."""
 
     async def get_next(self, last_pos: int) -> Vma | None:
         found = self.cursor.find(last_pos)
@@ -85,6 +101,22 @@ class VmaLockWalker(Walker):
         super().__init__(mm)
         self.gap_check = gap_check
         self.locked: Vma | None = None
+
+    lookup_points = 1
+
+    def can_walk_nowait(self) -> bool:
+        # With no writer inside, nothing in the tree is detached or
+        # write-locked and the sequence is even: no check of the lookup fails.
+        return not self.mm.writer_inside()
+
+    def hold_nowait(self, vma: Vma | None) -> None:
+        held = self.locked
+        if held is not None:
+            # vma_end_read; no writer is inside, so none waits for it.
+            held.readers -= 1
+        if vma is not None:
+            vma.readers += 1
+        self.locked = vma
 
     async def get_next(self, last_pos: int) -> Vma | None:
         self._unlock_vma()

@@ -8,6 +8,8 @@ the last VMA: GATE (the [vsyscall] line comes next) and END.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from ..mm.mm import MemoryManager
 from ..mm.vma import PAGE_SIZE, Vma, VmFlags
 from ..mm.walk import LockMode, Walker, make_walker
@@ -16,6 +18,9 @@ from ..seqfile import PageObserver, SeqFile
 
 GATE = (1 << 64) - 2
 END = (1 << 64) - 1
+
+#: Most preemption points a reader's fast path looks ahead at once.
+QUIET_LOOKAHEAD = 1024
 
 #: Where the x86-64 vsyscall page starts: above every user address.
 GATE_START = 0xFFFFFFFFFF600000
@@ -70,8 +75,8 @@ def maps_line(vma: Vma) -> bytes:
     """The VMA's line, rendered once and cached until the VMA changes."""
     line = vma.line
     if line is None:
-        line = vma.line = format_maps_line(vma)
-    return encode(line)
+        line = vma.line = encode(format_maps_line(vma))
+    return line
 
 
 class VmaIterator:
@@ -110,6 +115,49 @@ class VmaIterator:
             return None, END
         await self.mm.preempter.point()
         return await self._find(position)
+
+    def steps_nowait(self, vma: Vma, position: int) -> Iterator[tuple[Vma | None, int]]:
+        """What successive :meth:`next` calls return, for as long as none of them would await.
+
+        That is while no writer is inside and none of their preemption
+        points would yield: nothing else runs meanwhile, so the walk sees
+        what the awaited one would, and the points are counted as passed.
+        Stops at the first step it cannot vouch for, having passed nothing
+        for it.  Must be exhausted or closed before the caller awaits.
+        O(1) amortized per step.
+        """
+        walker = self.walker
+        if not walker.can_walk_nowait():
+            return
+        preempter = self.mm.preempter
+        # A lookup that finds nothing passes only the step's own point; this is the most a step passes.
+        step_points = 1 + walker.lookup_points
+        quiet = preempter.policy.quiet_points(QUIET_LOOKAHEAD)
+        cursor = walker.cursor
+        passed = 0
+        looked_up = False
+        found: Vma | None = None
+        try:
+            while position != GATE:
+                if passed + step_points > quiet:
+                    return
+                looked_up = True
+                where = cursor.find(position)
+                if where is None:
+                    passed += 1
+                    found = None
+                    yield self._gate, GATE
+                    break
+                passed += step_points
+                found = where[2]
+                self.last_pos = position
+                position = found.end
+                yield found, position
+            yield None, END
+        finally:
+            if looked_up:
+                preempter.passed(passed)
+                walker.hold_nowait(found)
 
     async def _find(self, position: int) -> tuple[Vma | None, int]:
         vma = await self.walker.get_next(position)
