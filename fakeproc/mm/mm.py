@@ -17,7 +17,7 @@ from types import TracebackType
 import trio
 from sortedcontainers import SortedSet
 
-from ..sched import Preempter
+from ..sched import WRITER_STEP_NS, Preempter
 from .locks import RWSemaphore, SeqCount, VmaLocks
 from .tree import VmaTree
 from .vma import PAGE_SIZE, AnonVma, Vma
@@ -143,7 +143,7 @@ class MemoryManager:
     async def writer_preempt(self) -> None:
         """The writer's preemption point, ending each step of a write transaction (counted in ``writer_steps``)."""
         self.stats.writer_steps += 1
-        await self.preempter.point()
+        await self.preempter.point(WRITER_STEP_NS)
 
     def writer_inside(self) -> bool:
         """True while a writer holds ``mmap_lock`` (its transaction may be half done).  O(1)."""
@@ -193,7 +193,7 @@ class WriteHold:
             await lock.acquire_write()
         else:
             try:
-                await mm.preempter.point()
+                await mm.preempter.point(WRITER_STEP_NS)
             except BaseException:
                 lock.release_write()
                 raise

@@ -70,7 +70,12 @@ class Walker:
     def hold_nowait(self, vma: Vma | None) -> None:
         """Hold what ``get_next`` would hold after returning ``vma`` from such a walk."""
 
-    async def get_next(self, last_pos: int) -> Vma | None:
+    async def get_next(self, last_pos: int, at_boundary: bool = False) -> Vma | None:
+        """The first VMA ending above ``last_pos``, locked as the mode requires.
+
+        ``at_boundary``: the lookup is near a page boundary, where a race
+        window may open whatever the policy's slice says.
+        """
         found = self.cursor.find(last_pos)
         return None if found is None else found[2]
 
@@ -118,9 +123,9 @@ class VmaLockWalker(Walker):
             vma.readers += 1
         self.locked = vma
 
-    async def get_next(self, last_pos: int) -> Vma | None:
+    async def get_next(self, last_pos: int, at_boundary: bool = False) -> Vma | None:
         self._unlock_vma()
-        vma = await self._lock_next_vma(last_pos)
+        vma = await self._lock_next_vma(last_pos, at_boundary)
         self.locked = vma
         return vma
 
@@ -132,7 +137,7 @@ class VmaLockWalker(Walker):
             self.mm.vma_locks.end_read(self.locked)
             self.locked = None
 
-    async def _lock_next_vma(self, last_pos: int) -> Vma | None:
+    async def _lock_next_vma(self, last_pos: int, at_boundary: bool) -> Vma | None:
         mm = self.mm
         while True:
             stable, snapshot = mm.seq.speculate_begin()
@@ -140,7 +145,7 @@ class VmaLockWalker(Walker):
             if found is None:
                 return None
             vma = found[2]
-            await mm.preempter.window(mm.writer_inside)
+            await mm.preempter.window(mm.writer_inside, at_boundary)
             try:
                 mm.vma_locks.start_read(vma)
             except VmaLockFailed as failure:
