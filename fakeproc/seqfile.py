@@ -10,7 +10,7 @@ re-renders from the first record (``traverse``), which is how ``pread`` and
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterable
 from typing import Generic, Protocol, TypeVar
 
 import trio
@@ -85,17 +85,6 @@ class _Page:
         self.length = len(first)
         self.wanted = wanted
         self.limit = limit
-
-    def take(self, iterator: SeqIterator[Record], record: Record | None) -> bool:
-        """Render and add ``record``; False, adding nothing, once the page is done."""
-        if record is None or self.length >= self.wanted:
-            return False
-        text = iterator.show(record)
-        if self.length + len(text) >= self.limit:
-            return False
-        self.parts.append(text)
-        self.length += len(text)
-        return True
 
 
 class SeqFile(Generic[Record]):
@@ -202,11 +191,11 @@ class SeqFile(Generic[Record]):
                 return b""
             page = _Page(first, wanted, self.buffer_size)
             while True:
-                record, done = self._fill_nowait(record, page)
+                record, done = self._take_nowait(record, page)
                 if done:
                     break
-                record, self.index = await self._next(record)
-                if not page.take(iterator, record):
+                record, done = self._take(page, (await self._next(record),))
+                if done:
                     break
         finally:
             iterator.stop()
@@ -214,22 +203,38 @@ class SeqFile(Generic[Record]):
         self.pending = data[wanted:]
         return data[:wanted]
 
-    def _fill_nowait(self, record: Record, page: _Page) -> tuple[Record | None, bool]:
-        """Step and take records for as long as the iterator can step without awaiting.
-
-        Returns the last record stepped to and whether the page is done.
-        This is the hot loop: no coroutine per record.
-        """
+    def _take_nowait(self, record: Record, page: _Page) -> tuple[Record | None, bool]:
+        """Step and take records for as long as the iterator can step without awaiting."""
         if self._steps_nowait is None:
             return record, False
         steps = self._steps_nowait(record, self.index)
         try:
-            for record, self.index in steps:
-                if not page.take(self.iterator, record):
-                    return record, True
+            return self._take(page, steps, record)
         finally:
             steps.close()
-        return record, False
+
+    def _take(
+        self, page: _Page, steps: Iterable[tuple[Record | None, int]], record: Record | None = None
+    ) -> tuple[Record | None, bool]:
+        """Add the records of ``steps`` to the page; return the last one stepped to and whether the page is done.
+
+        The hot loop of a read: plain local variables, no call but ``show``.
+        """
+        show = self.iterator.show
+        parts, length, wanted, limit = page.parts, page.length, page.wanted, page.limit
+        done = False
+        for record, self.index in steps:
+            if record is None or length >= wanted:
+                done = True
+                break
+            text = show(record)
+            if length + len(text) >= limit:
+                done = True
+                break
+            parts.append(text)
+            length += len(text)
+        page.length = length
+        return record, done
 
     async def _traverse(self, offset: int) -> None:
         """Render from the first record up to ``offset``; keep the record that crosses it."""
