@@ -221,6 +221,8 @@ class PreemptStats:
     yields: int = 0
     windows: int = 0
     window_yields: int = 0
+    #: The virtual clock: simulated nanoseconds charged by every point so far, under any policy.
+    virtual_ns: int = 0
 
 
 class Preempter:
@@ -237,6 +239,7 @@ class Preempter:
         """A preemption point charging ``cost_ns`` of virtual time: yield to other tasks if the policy says so."""
         stats = self.stats
         stats.points += 1
+        stats.virtual_ns += cost_ns
         if self.policy.should_yield(cost_ns):
             stats.yields += 1
             await checkpoint()
@@ -245,6 +248,7 @@ class Preempter:
         """Count ``count`` reader points that ``policy.quiet_points`` promised, as awaited points that do not yield would."""
         self.policy.skip(count)
         self.stats.points += count
+        self.stats.virtual_ns += count * READER_POINT_NS
 
     async def window(self, writer_inside: Callable[[], bool], at_boundary: bool = False) -> None:
         """The reader's race window: when it yields, let a writer finish a transaction.
@@ -257,6 +261,7 @@ class Preempter:
         """
         stats = self.stats
         stats.points += 1
+        stats.virtual_ns += READER_POINT_NS
         policy = self.policy
         if not policy.should_yield() and not (at_boundary and policy.opens_boundary_windows):
             return
