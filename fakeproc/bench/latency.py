@@ -266,7 +266,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--modes", default="mmap,vma", help="comma-separated lock modes (default mmap,vma)")
     parser.add_argument("--warmup", type=float, default=0.2,
                         help="fraction of each run's first operations to drop (default 0.2)")
-    parser.add_argument("--preempt", help="the daemon's --preempt policy (default: its own, slice:50)")
+    parser.add_argument("--preempt", help="the daemon's --preempt policy (default: its own, virtual:8)")
     parser.add_argument("--quick", action="store_true", help="a run under a minute: --duration 1.5 --nsamples 2")
     parser.add_argument("--results", type=Path, default=REPO / "results", help="folder for CSV and PNG (default results/)")
     parser.add_argument("--json", action="store_true", help="print a JSON summary on stdout (the table goes to stderr)")
@@ -309,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     summary.update({
         "scheduling_noise": {"before": noise[0], "after": noise[1]},
         "method": {"duration_s": args.duration, "nsamples": args.nsamples, "warmup_fraction": args.warmup,
-                   "preempt": args.preempt or "slice:50 (daemon default)", "seconds_total": round(time.monotonic() - began, 1)},
+                   "preempt": args.preempt or "virtual:8 (daemon default)", "seconds_total": round(time.monotonic() - began, 1)},
         "machine": machine(),
     })
     print_table(summary, out)
