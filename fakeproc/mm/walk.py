@@ -179,7 +179,20 @@ class VmaLockWalker(Walker):
 
 
 class NoLockWalker(Walker):
-    """Broken on purpose: an unlocked tree walk that trusts whatever it sees."""
+    """Broken on purpose: an unlocked tree walk that trusts whatever it sees.
+
+    Its lookup has the lockless walk's race window, as in ``vma`` mode, and
+    no check after it.
+    """
+
+    lookup_points = 1
+
+    async def get_next(self, last_pos: int, at_boundary: bool = False) -> Vma | None:
+        found = self.cursor.find(last_pos)
+        if found is None:
+            return None
+        await self.mm.preempter.window(self.mm.writer_inside, at_boundary)
+        return found[2]
 
 
 def make_walker(mode: LockMode, mm: MemoryManager) -> Walker:
