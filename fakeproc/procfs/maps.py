@@ -8,7 +8,7 @@ the last VMA: GATE (the [vsyscall] line comes next) and END.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 
 from ..mm.mm import MemoryManager
 from ..mm.vma import PAGE_SIZE, Vma, VmFlags
@@ -123,7 +123,7 @@ class VmaIterator:
         await self.mm.preempter.point()
         return await self._find(position, at_boundary=self.page_bytes >= BOUNDARY_BYTES)
 
-    def steps_nowait(self, vma: Vma, position: int) -> Iterator[tuple[Vma | None, int]]:
+    def steps_nowait(self, vma: Vma, position: int) -> Generator[tuple[Vma | None, int], None, None]:
         """What successive :meth:`next` calls return, for as long as none of them would await.
 
         That is while no writer is inside and none of their preemption
