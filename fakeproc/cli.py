@@ -53,7 +53,7 @@ def add_mount_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lock-mode", type=_argument(LockMode.parse), default=LockMode.VMA,
                         help="how maps readers lock: mmap, vma (default), vma-nogapcheck, nolock")
     parser.add_argument("--preempt", type=_argument(parse_policy), default=None,
-                        help="preemption policy: slice[:USEC] (default slice:50), always, never, random:SEED[:P]")
+                        help="preemption policy: virtual[:USEC] (default virtual:8), slice[:USEC], always, never, random:SEED[:P]")
     parser.add_argument("--workload", type=_argument(parse_workload), action="append", default=[],
                         help=f"start a workload process (repeatable): {WORKLOAD_FORMS}")
     parser.add_argument("--ready-file", type=Path, help="write this file once the mount is usable")

@@ -10,6 +10,7 @@ re-renders from the first record (``traverse``), which is how ``pread`` and
 
 from __future__ import annotations
 
+from collections.abc import Callable, Generator, Iterable
 from typing import Generic, Protocol, TypeVar
 
 import trio
@@ -41,6 +42,19 @@ class SeqIterator(Protocol[Record]):
         ...
 
 
+class NowaitIterator(SeqIterator[Record], Protocol[Record]):
+    """An iterator that can often step without awaiting: the reader's fast path.
+
+    ``steps_nowait(record, index)`` yields what successive ``next`` calls
+    would return, counters included, for as long as it can vouch that none
+    of them would yield or wait, and stops at the first it cannot, having
+    done nothing for it.  Its indexes always move on.  The caller closes it
+    before awaiting anything.
+    """
+
+    def steps_nowait(self, record: Record, index: int) -> Generator[tuple[Record | None, int], None, None]: ...
+
+
 class PageObserver(Protocol):
     """Told when an iterator takes its locks for a page and when it drops them.
 
@@ -60,19 +74,39 @@ class PageObserver(Protocol):
         ...
 
 
+StepsNowait = Callable[[Record, int], Generator[tuple[Record | None, int], None, None]]
+
+
+class _Page:
+    """The records one fill gathers: it stops at the first record not wanted or that does not fit."""
+
+    __slots__ = ("parts", "length", "wanted", "limit")
+
+    def __init__(self, first: bytes, wanted: int, limit: int) -> None:
+        self.parts = [first]
+        self.length = len(first)
+        self.wanted = wanted
+        self.limit = limit
+
+
 class SeqFile(Generic[Record]):
     """Per-open-file state: ``buf``/``start``, ``index`` and ``read_pos``.
 
-    Reads on one file never overlap: they take the file's mutex.
+    Reads on one file never overlap: they take the file's mutex.  An
+    iterator with ``steps_nowait`` (a :class:`NowaitIterator`) is stepped
+    without awaiting wherever it allows; ``fast=False`` always awaits
+    ``next``, which tests and benchmarks use to check that both paths give
+    the same bytes and counters.
     """
 
-    def __init__(self, iterator: SeqIterator[Record]) -> None:
+    def __init__(self, iterator: SeqIterator[Record], *, fast: bool = True) -> None:
         self.iterator = iterator
         self.buffer_size = PAGE_SIZE
         self.pending = b""
         self.index = 0
         self.read_pos = 0
         self._mutex = trio.Lock()
+        self._steps_nowait: StepsNowait[Record] | None = getattr(iterator, "steps_nowait", None) if fast else None
 
     def __repr__(self) -> str:
         return f"<SeqFile index={self.index:#x} read_pos={self.read_pos} pending={len(self.pending)}>"
@@ -89,15 +123,22 @@ class SeqFile(Generic[Record]):
         and a single larger record doubles the buffer), or the rest of a record left over by a
         shorter read.  O(records in the page) plus O(log n) to find the first.
         """
-        async with self._mutex:
-            try:
-                return self._advance(await self._read(offset, size))
-            except BaseException:
-                # Rendered records may be lost with the failure while the
-                # position moved on: start over, so the next read traverses.
-                self._reset()
-                self.read_pos = 0
-                raise
+        mutex = self._mutex
+        try:
+            # A free mutex is taken without a trip through the scheduler.
+            mutex.acquire_nowait()
+        except trio.WouldBlock:
+            await mutex.acquire()
+        try:
+            return self._advance(await self._read(offset, size))
+        except BaseException:
+            # Rendered records may be lost with the failure while the
+            # position moved on: start over, so the next read traverses.
+            self._reset()
+            self.read_pos = 0
+            raise
+        finally:
+            mutex.release()
 
     async def _read(self, offset: int, size: int) -> bytes:
         if offset == 0:
@@ -157,22 +198,52 @@ class SeqFile(Generic[Record]):
             record, first = await self._first_record()
             if record is None:
                 return b""
-            parts = [first]
-            length = len(first)
+            page = _Page(first, wanted, self.buffer_size)
             while True:
-                record, self.index = await self._next(record)
-                if record is None or length >= wanted:
+                record, done = self._take_nowait(record, page)
+                if done:
                     break
-                text = iterator.show(record)
-                if length + len(text) >= self.buffer_size:
+                record, done = self._take(page, (await self._next(record),))
+                if done:
                     break
-                parts.append(text)
-                length += len(text)
         finally:
             iterator.stop()
-        page = b"".join(parts)
-        self.pending = page[wanted:]
-        return page[:wanted]
+        data = b"".join(page.parts)
+        self.pending = data[wanted:]
+        return data[:wanted]
+
+    def _take_nowait(self, record: Record, page: _Page) -> tuple[Record | None, bool]:
+        """Step and take records for as long as the iterator can step without awaiting."""
+        if self._steps_nowait is None:
+            return record, False
+        steps = self._steps_nowait(record, self.index)
+        try:
+            return self._take(page, steps, record)
+        finally:
+            steps.close()
+
+    def _take(
+        self, page: _Page, steps: Iterable[tuple[Record | None, int]], record: Record | None = None
+    ) -> tuple[Record | None, bool]:
+        """Add the records of ``steps`` to the page; return the last one stepped to and whether the page is done.
+
+        The hot loop of a read: plain local variables, no call but ``show``.
+        """
+        show = self.iterator.show
+        parts, length, wanted, limit = page.parts, page.length, page.wanted, page.limit
+        done = False
+        for record, self.index in steps:
+            if record is None or length >= wanted:
+                done = True
+                break
+            text = show(record)
+            if length + len(text) >= limit:
+                done = True
+                break
+            parts.append(text)
+            length += len(text)
+        page.length = length
+        return record, done
 
     async def _traverse(self, offset: int) -> None:
         """Render from the first record up to ``offset``; keep the record that crosses it."""

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from fakeproc.mm.walk import LockMode
 from fakeproc.lab.oracle import History, PageWindow, check_read, read_whole, run_race
 from fakeproc.population import many_layout
 from fakeproc.process import ProcessTable
+from fakeproc.sched import Policy, RandomPolicy, VirtualSlicePolicy
 from fakeproc.workloads import parse_workload
 from fakeproc.workloads.scenarios import SCENARIOS
 
@@ -72,3 +75,39 @@ async def test_oracle_flags_a_doctored_read() -> None:
     assert "torn" in {v.rule for v in check_read(history, forged, windows)}
     swapped = [pages[1], pages[0]] + pages[2:]
     assert "order" in {v.rule for v in check_read(history, swapped, [PageWindow(0), PageWindow(0)] + windows[2:])}
+
+
+@pytest.mark.parametrize("mode", [LockMode.VMA_NOGAPCHECK, LockMode.NOLOCK], ids=lambda mode: mode.value)
+@pytest.mark.parametrize("spec", ["toggler:split", "toggler:remap"])
+def test_broken_modes_are_caught_in_virtual_time(spec: str, mode: LockMode) -> None:
+    """The daemon's default policy, not only a random one, lets the race tests catch the broken modes."""
+    caught = [seed for seed in range(8) if run_race(parse_workload(spec), mode, seed, reads=3, policy=VirtualSlicePolicy()).violations]
+    assert len(caught) >= 4, f"{spec} {mode.value}: caught on seeds {caught} of 8"
+
+
+@pytest.mark.parametrize("mode", [LockMode.VMA, LockMode.MMAP], ids=lambda mode: mode.value)
+@pytest.mark.parametrize("spec", ["toggler:split", "toggler:remap"])
+def test_correct_modes_never_tear_in_virtual_time(spec: str, mode: LockMode) -> None:
+    for seed in range(8):
+        result = run_race(parse_workload(spec), mode, seed, reads=3, policy=VirtualSlicePolicy())
+        assert not result.violations, f"{spec} {mode.value}: {result}"
+
+
+POLICIES: dict[str, Callable[[int], Policy]] = {
+    "random:0.5": lambda seed: RandomPolicy(seed, 0.5),
+    "random:0.05": lambda seed: RandomPolicy(seed, 0.05),
+    "virtual": lambda seed: VirtualSlicePolicy(),
+    "virtual:1": lambda seed: VirtualSlicePolicy(1),
+}
+
+
+@pytest.mark.parametrize("mode", list(LockMode), ids=lambda mode: mode.value)
+@pytest.mark.parametrize("spec", ["toggler:split", "toggler:remap", "scenario:3"])
+def test_fast_path_reads_and_counts_exactly_as_the_awaited_path(spec: str, mode: LockMode) -> None:
+    """Same seeded run, reader fast path on and off: the same bytes, the same interleaving, the same counters."""
+    for seed in range(2):
+        for name, make in POLICIES.items():
+            fast = run_race(parse_workload(spec), mode, seed, reads=3, policy=make(seed))
+            slow = run_race(parse_workload(spec), mode, seed, reads=3, policy=make(seed), fast=False)
+            assert (fast.digest, fast.counters, [str(v) for v in fast.violations]) == (
+                slow.digest, slow.counters, [str(v) for v in slow.violations]), f"seed {seed}, {name}"

@@ -25,7 +25,7 @@ from fakeproc.population import demo_layout, many_layout
 from fakeproc.process import ProcessTable
 from fakeproc.procfs.maps import GATE, MapsIterator, format_maps_line, gate_vma
 from fakeproc.mm.walk import LockMode, MmapLockWalker
-from fakeproc.sched import AlwaysPolicy, Preempter
+from fakeproc.sched import AlwaysPolicy, Preempter, VirtualSlicePolicy
 from fakeproc.seqfile import PAGE_SIZE, SeqFile
 
 
@@ -419,7 +419,7 @@ async def test_each_open_file_renders_its_own_gate_record(processes) -> None:  #
         assert position == GATE and gate is not None
         gates.append(gate)
     assert gates[0] is not gates[1]
-    assert gates[0].line == gates[1].line == format_maps_line(gate_vma())
+    assert gates[0].line == gates[1].line == format_maps_line(gate_vma()).encode()
 
 
 async def test_a_read_cancelled_mid_page_loses_nothing() -> None:
@@ -453,3 +453,45 @@ async def test_a_read_cancelled_mid_page_loses_nothing() -> None:
             out += chunk
             offset += len(chunk)
         assert out.startswith(expected), f"lost lines after a cancel at checkpoint {cancel_after}"
+
+
+@pytest.mark.parametrize("mode", list(LockMode), ids=lambda mode: mode.value)
+@pytest.mark.parametrize("sizes", [[PAGE_SIZE], [131072], [100, 4000, 7]], ids=["page", "cat", "odd"])
+async def test_the_fast_path_skips_awaited_steps_and_changes_nothing(mode: LockMode, sizes: list[int], monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Bytes, preemption counters and VMA read locks are the same with and without the fast path; only awaits go."""
+    awaited = 0
+    awaited_next = MapsIterator.next
+
+    async def counting_next(self: MapsIterator, vma: Vma, position: int) -> tuple[Vma | None, int]:
+        nonlocal awaited
+        awaited += 1
+        return await awaited_next(self, vma, position)
+
+    monkeypatch.setattr(MapsIterator, "next", counting_next)
+    seen = {}
+    for fast in (True, False):
+        awaited = 0
+        table = ProcessTable(Preempter(VirtualSlicePolicy()), mode)
+        process = table.spawn("p")
+        many_layout(process, 1000)
+        data = await read_all(SeqFile(MapsIterator(process), fast=fast), sizes)
+        readers = sum(vma.readers for vma in process.mm.vmas())
+        seen[fast] = (data, table.preempter.stats, readers, awaited)
+    assert seen[True][:3] == seen[False][:3]
+    assert seen[True][2] == 0
+    assert seen[False][3] > 1000 and seen[True][3] < seen[False][3] / 4, (seen[True][3], seen[False][3])
+
+
+async def test_the_fast_path_hands_over_while_a_writer_is_inside() -> None:
+    """With mmap_lock write-held, vma-mode steps must be awaited: the lookups may race that writer."""
+    process = ProcessTable(Preempter(VirtualSlicePolicy()), LockMode.VMA).spawn("p")
+    many_layout(process, 100)
+    iterator = MapsIterator(process)
+    vma, position = await iterator.start(0)
+    assert vma is not None
+    process.mm.mmap_lock.acquire_write_nowait()
+    assert list(iterator.steps_nowait(vma, position)) == []
+    process.mm.mmap_lock.release_write()
+    assert [step[0] for step in iterator.steps_nowait(vma, position)][:2] == process.mm.vmas()[1:3]
+    iterator.stop()
+    assert sum(vma.readers for vma in process.mm.vmas()) == 0

@@ -121,7 +121,7 @@ def model_ops_per_second(count: int, preempt: str | None, seed: int = 0) -> dict
         seconds = time.perf_counter() - began
         return {"ops": count, "seconds": round(seconds, 4), "ops_per_s": round(count / seconds),
                 "us_per_op": round(seconds / count * 1e6, 2), "vmas_at_end": process.mm.map_count,
-                "preempt": preempt or "slice:50 (default)"}
+                "preempt": preempt or "virtual:8 (default)"}
 
     return trio.run(run)
 
@@ -211,7 +211,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "65500 because vm.max_map_count is 65530 and the helper itself uses ~25)")
     parser.add_argument("--runs", type=int, help="reads per measurement; the best counts (default 5; 3 with --quick)")
     parser.add_argument("--lock-mode", default="vma", help="the daemon's --lock-mode (default vma, its own default)")
-    parser.add_argument("--preempt", help="the daemon's --preempt policy (default: its own, slice:50)")
+    parser.add_argument("--preempt", help="the daemon's --preempt policy (default: its own, virtual:8)")
     parser.add_argument("--model-ops", type=int,
                         help="operations for the model throughput (default 20000; 5000 with --quick)")
     parser.add_argument("--quick", action="store_true", help="fewer repetitions: --runs 3 --model-ops 5000")
@@ -279,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
             "model_ops_per_s": target(model[0]["ops_per_s"], TARGET_OPS_PER_S, at_most=False),  # type: ignore[arg-type]
             "bytes_per_vma": target(rss["bytes_per_vma"], TARGET_BYTES_PER_VMA),  # type: ignore[index]
         },
-        "method": {"runs": args.runs, "lock_mode": args.lock_mode, "preempt": args.preempt or "slice:50 (daemon default)",
+        "method": {"runs": args.runs, "lock_mode": args.lock_mode, "preempt": args.preempt or "virtual:8 (daemon default)",
                    "largest_vmas": largest["vmas"], "read_buffer": 128 * 1024},
         "machine": machine(),
     }

@@ -112,7 +112,8 @@ def collect_stats(table: ProcessTable, workloads: list[Workload], reader_stats: 
     return {
         "preempt": vars(table.preempter.stats),
         "workloads": [
-            {"name": workload.name, "latencies_ns": list(getattr(workload, "latencies_ns", []))}
+            {"name": workload.name, "latencies_ns": list(getattr(workload, "latencies_ns", [])),
+             "virtual_latencies_ns": list(getattr(workload, "virtual_latencies_ns", []))}
             for workload in workloads
         ],
         "processes": {

@@ -15,9 +15,10 @@ A VMA shown twice (before and after a change) is allowed.
 
 from __future__ import annotations
 
+import hashlib
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 
 import trio
 
@@ -25,7 +26,7 @@ from ..mm.mm import MemoryManager
 from ..mm.walk import LockMode
 from ..process import Process, ProcessTable
 from ..procfs.maps import MapsIterator, format_maps_line, gate_vma
-from ..sched import Preempter, RandomPolicy
+from ..sched import Policy, Preempter, RandomPolicy
 from ..seqfile import PAGE_SIZE, SeqFile
 from ..workloads import Workload
 
@@ -185,10 +186,12 @@ def _subtract(span: tuple[int, int], covered: Ranges) -> Ranges:
     return missing
 
 
-async def read_whole(process: Process, mode: LockMode | None = None) -> tuple[list[bytes], list[PageWindow]]:
-    """One read of maps from offset 0 to EOF in 4096-byte reads, as ``cat`` would."""
+async def read_whole(
+    process: Process, mode: LockMode | None = None, *, fast: bool = True
+) -> tuple[list[bytes], list[PageWindow]]:
+    """One read of maps from offset 0 to EOF in 4096-byte reads, as ``cat`` would (``fast``: see SeqFile)."""
     recorder = PageRecorder(process.mm)
-    seq = SeqFile(MapsIterator(process, mode, observer=recorder))
+    seq = SeqFile(MapsIterator(process, mode, observer=recorder), fast=fast)
     pages, offset = [], 0
     while page := await seq.read(offset, PAGE_SIZE):
         pages.append(page)
@@ -211,21 +214,37 @@ class RaceResult:
     reads: int = 0
     violations: list[Violation] = field(default_factory=list)
     pages_with_writer_inside: int = 0
+    #: SHA-256 of every page read, in order.
+    digest: str = ""
+    #: Preemption points, yields, windows, window yields, commits and writer steps at the end.
+    counters: tuple[int, ...] = ()
 
     def __str__(self) -> str:
         shown = "; ".join(str(violation) for violation in self.violations[:3])
         return f"seed={self.seed} reads={self.reads} violations={len(self.violations)} {shown}"
 
 
-def run_race(workload: Workload, mode: LockMode, seed: int, reads: int = 20, p: float = 0.5) -> RaceResult:
-    """Read a workload's maps ``reads`` times while it cycles, under ``random:seed:p``.
+def run_race(
+    workload: Workload,
+    mode: LockMode,
+    seed: int,
+    reads: int = 20,
+    p: float = 0.5,
+    *,
+    policy: Policy | None = None,
+    fast: bool = True,
+) -> RaceResult:
+    """Read a workload's maps ``reads`` times while it cycles, under ``random:seed:p`` or ``policy``.
 
-    Deterministic: the same arguments give the same interleaving and result.
+    Deterministic: the same arguments give the same interleaving and result
+    (``seed`` also seeds trio's scheduling).  ``fast=False`` reads without
+    the reader's fast path.
     """
     result = RaceResult(seed)
+    pages_hash = hashlib.sha256()
 
     async def main() -> None:
-        table = ProcessTable(Preempter(RandomPolicy(seed, p)), mode)
+        table = ProcessTable(Preempter(policy if policy is not None else RandomPolicy(seed, p)), mode)
         process = table.spawn(workload.name)
         await workload.setup(process)
         history = History(process.mm)
@@ -237,12 +256,17 @@ def run_race(workload: Workload, mode: LockMode, seed: int, reads: int = 20, p: 
 
             nursery.start_soon(write_forever)
             for _ in range(reads):
-                pages, windows = await read_whole(process, mode)
+                pages, windows = await read_whole(process, mode, fast=fast)
+                for page in pages:
+                    pages_hash.update(page)
                 result.reads += 1
                 result.violations += check_read(history, pages, windows)
                 result.pages_with_writer_inside += sum(1 for w in windows if w.writer_steps_inside)
             nursery.cancel_scope.cancel()
         history.detach()
+        mm_stats = process.mm.stats
+        result.counters = astuple(table.preempter.stats) + (mm_stats.commits, mm_stats.writer_steps)
+        result.digest = pages_hash.hexdigest()
 
     seed_trio(seed)
     random.seed(seed)

@@ -10,12 +10,14 @@ readers walk it through :mod:`fakeproc.mm.walk`.
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
 
-from ..sched import Preempter
+import trio
+
+from ..sched import WRITER_STEP_NS, Preempter
 from .locks import RWSemaphore, SeqCount, VmaLocks
 from .resident import ResidentRanges
 from .tree import VmaTree
@@ -170,28 +172,18 @@ class MemoryManager:
         """A fresh anon_vma for memory faulted in here.  O(1)."""
         return AnonVma(next(self._anon_vma_numbers))
 
-    @asynccontextmanager
-    async def write_locked(self) -> AsyncIterator[None]:
-        """Hold ``mmap_lock`` for write; every VMA write lock ends with it.
+    def write_locked(self) -> WriteHold:
+        """Hold ``mmap_lock`` for write; every VMA write lock ends with it (``async with``).
 
         Observers see the new state once it is committed, before any waiter
         runs, so each committed state gets its own tick of the logical clock.
         """
-        await self.mmap_lock.acquire_write()
-        self.seq.write_begin()
-        try:
-            yield
-        finally:
-            self.seq.write_end()
-            self.stats.commits += 1
-            for observe in self.observers:
-                observe(self)
-            self.mmap_lock.release_write()
+        return WriteHold(self)
 
     async def writer_preempt(self) -> None:
         """The writer's preemption point, ending each step of a write transaction (counted in ``writer_steps``)."""
         self.stats.writer_steps += 1
-        await self.preempter.point()
+        await self.preempter.point(WRITER_STEP_NS)
 
     def writer_inside(self) -> bool:
         """True while a writer holds ``mmap_lock`` (its transaction may be half done).  O(1)."""
@@ -215,3 +207,44 @@ class MemoryManager:
         if vma.start >= vma.end or self.tree.overlapping(vma.start, vma.end):
             raise ValueError(f"cannot install {vma!r}: empty or overlapping")
         self.store(vma.start, vma.end, vma)
+
+
+class WriteHold:
+    """``async with mm.write_locked()``: one write transaction's hold of ``mmap_lock``.
+
+    A plain class, not a generator-based context manager: every write goes
+    through it.  Taking a free lock is a preemption point of the policy
+    rather than an unconditional checkpoint, and the point comes after the
+    lock is taken and before ``mm_lock_seq`` turns odd, so a reader may still
+    meet a write-locked address space whose sequence is even.
+    """
+
+    __slots__ = ("_mm",)
+
+    def __init__(self, mm: MemoryManager) -> None:
+        self._mm = mm
+
+    async def __aenter__(self) -> None:
+        mm = self._mm
+        lock = mm.mmap_lock
+        try:
+            lock.acquire_write_nowait()
+        except trio.WouldBlock:
+            await lock.acquire_write()
+        else:
+            try:
+                await mm.preempter.point(WRITER_STEP_NS)
+            except BaseException:
+                lock.release_write()
+                raise
+        mm.seq.write_begin()
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        mm = self._mm
+        mm.seq.write_end()
+        mm.stats.commits += 1
+        for observe in mm.observers:
+            observe(mm)
+        mm.mmap_lock.release_write()

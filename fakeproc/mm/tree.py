@@ -98,13 +98,24 @@ class VmaTree:
             raise ValueError(f"empty range {start:#x}-{end:#x}")
         ends = self._by_end
         self._version += 1
-        for range_start, range_end, old in self.overlapping(start, end):
-            del ends[range_end]
+        # Each overlapped range is trimmed, dropped or taken over in place: a
+        # key that survives is never deleted and set again.
+        index = ends.bisect_right(start)
+        while index < len(ends):
+            range_end, (range_start, old) = ends.peekitem(index)
+            if range_start >= end:
+                break
             self.mapped_bytes -= min(range_end, end) - max(range_start, start)
-            if range_start < start:
-                ends[start] = (range_start, old)
             if range_end > end:
                 ends[range_end] = (end, old)
+            elif range_end < end or vma is None:
+                del ends[range_end]
+            if range_start < start:
+                ends[start] = (range_start, old)
+            if range_end >= end:
+                break
+            if range_start < start:
+                index += 1
         if vma is not None:
             ends[end] = (start, vma)
             self.mapped_bytes += end - start

@@ -176,7 +176,7 @@ class Vma:
         self.lock_seq = -1
         self.readers = 0
         self.detached = False
-        self.line: str | None = None
+        self.line: bytes | None = None
 
     def copy(self, start: int, end: int) -> Vma:
         """A new VMA like this one over [start, end), pgoff adjusted (``vm_area_dup``)."""

@@ -47,6 +47,9 @@ class Walker:
     costs O(n) however many other readers walk the same tree.
     """
 
+    #: Preemption points one ``get_next`` passes after a lookup that found a VMA, none of them yielding.
+    lookup_points = 0
+
     def __init__(self, mm: MemoryManager) -> None:
         self.mm = mm
         self.cursor = TreeCursor(mm.tree)
@@ -54,7 +57,25 @@ class Walker:
     async def lock_range(self) -> None:
         """Called when a page starts."""
 
-    async def get_next(self, last_pos: int) -> Vma | None:
+    def can_walk_nowait(self) -> bool:
+        """True if ``get_next`` cannot wait or retry while none of its points yields.  O(1).
+
+        Then a walk may look VMAs up with :attr:`cursor` alone, passing
+        ``lookup_points`` for each found, and end with :meth:`hold_nowait`:
+        in a cooperative scheduler nothing changes until something yields,
+        and a lock taken and dropped with no yield between is invisible.
+        """
+        return True
+
+    def hold_nowait(self, vma: Vma | None) -> None:
+        """Hold what ``get_next`` would hold after returning ``vma`` from such a walk."""
+
+    async def get_next(self, last_pos: int, at_boundary: bool = False) -> Vma | None:
+        """The first VMA ending above ``last_pos``, locked as the mode requires.
+
+        ``at_boundary``: the lookup is near a page boundary, where a race
+        window may open whatever the policy's slice says.
+        """
         found = self.cursor.find(last_pos)
         return None if found is None else found[2]
 
@@ -86,9 +107,25 @@ class VmaLockWalker(Walker):
         self.gap_check = gap_check
         self.locked: Vma | None = None
 
-    async def get_next(self, last_pos: int) -> Vma | None:
+    lookup_points = 1
+
+    def can_walk_nowait(self) -> bool:
+        # With no writer inside, nothing in the tree is detached or
+        # write-locked and the sequence is even: no check of the lookup fails.
+        return not self.mm.writer_inside()
+
+    def hold_nowait(self, vma: Vma | None) -> None:
+        held = self.locked
+        if held is not None:
+            # vma_end_read; no writer is inside, so none waits for it.
+            held.readers -= 1
+        if vma is not None:
+            vma.readers += 1
+        self.locked = vma
+
+    async def get_next(self, last_pos: int, at_boundary: bool = False) -> Vma | None:
         self._unlock_vma()
-        vma = await self._lock_next_vma(last_pos)
+        vma = await self._lock_next_vma(last_pos, at_boundary)
         self.locked = vma
         return vma
 
@@ -100,7 +137,7 @@ class VmaLockWalker(Walker):
             self.mm.vma_locks.end_read(self.locked)
             self.locked = None
 
-    async def _lock_next_vma(self, last_pos: int) -> Vma | None:
+    async def _lock_next_vma(self, last_pos: int, at_boundary: bool) -> Vma | None:
         mm = self.mm
         while True:
             stable, snapshot = mm.seq.speculate_begin()
@@ -108,7 +145,7 @@ class VmaLockWalker(Walker):
             if found is None:
                 return None
             vma = found[2]
-            await mm.preempter.window(mm.writer_inside)
+            await mm.preempter.window(mm.writer_inside, at_boundary)
             try:
                 mm.vma_locks.start_read(vma)
             except VmaLockFailed as failure:
@@ -142,7 +179,20 @@ class VmaLockWalker(Walker):
 
 
 class NoLockWalker(Walker):
-    """Broken on purpose: an unlocked tree walk that trusts whatever it sees."""
+    """Broken on purpose: an unlocked tree walk that trusts whatever it sees.
+
+    Its lookup has the lockless walk's race window, as in ``vma`` mode, and
+    no check after it.
+    """
+
+    lookup_points = 1
+
+    async def get_next(self, last_pos: int, at_boundary: bool = False) -> Vma | None:
+        found = self.cursor.find(last_pos)
+        if found is None:
+            return None
+        await self.mm.preempter.window(self.mm.writer_inside, at_boundary)
+        return found[2]
 
 
 def make_walker(mode: LockMode, mm: MemoryManager) -> Walker:

@@ -8,6 +8,8 @@ the last VMA: GATE (the [vsyscall] line comes next) and END.
 
 from __future__ import annotations
 
+from collections.abc import Generator
+
 from ..mm.mm import MemoryManager
 from ..mm.vma import PAGE_SIZE, Vma, VmFlags
 from ..mm.walk import LockMode, Walker, make_walker
@@ -16,6 +18,12 @@ from ..seqfile import PageObserver, SeqFile
 
 GATE = (1 << 64) - 2
 END = (1 << 64) - 1
+
+#: Most preemption points a reader's fast path looks ahead at once.
+QUIET_LOOKAHEAD = 1024
+#: A lookup made once a page holds this many bytes is at the page boundary
+#: (about two lines before the end): its race window may open whatever the slice says.
+BOUNDARY_BYTES = PAGE_SIZE - 192
 
 #: Where the x86-64 vsyscall page starts: above every user address.
 GATE_START = 0xFFFFFFFFFF600000
@@ -70,8 +78,8 @@ def maps_line(vma: Vma) -> bytes:
     """The VMA's line, rendered once and cached until the VMA changes."""
     line = vma.line
     if line is None:
-        line = vma.line = format_maps_line(vma)
-    return encode(line)
+        line = vma.line = encode(format_maps_line(vma))
+    return line
 
 
 class VmaIterator:
@@ -90,6 +98,8 @@ class VmaIterator:
         self.last_pos = 0
         self._gate = gate_vma()
         self._locked = False
+        #: Bytes shown since the page started, to tell lookups at the page boundary.
+        self.page_bytes = 0
 
     async def start(self, position: int) -> tuple[Vma | None, int]:
         if position == END:
@@ -99,20 +109,67 @@ class VmaIterator:
             return None, END
         await self.walker.lock_range()
         self._locked = True
+        self.page_bytes = 0
         if self.observer is not None:
             self.observer.page_started()
         if 0 < position != GATE:
             position = self.last_pos
-        return await self._find(position)
+        # The first lookup of a page is where a reader retakes what it dropped: at the boundary.
+        return await self._find(position, at_boundary=True)
 
     async def next(self, vma: Vma, position: int) -> tuple[Vma | None, int]:
         if position == GATE:
             return None, END
         await self.mm.preempter.point()
-        return await self._find(position)
+        return await self._find(position, at_boundary=self.page_bytes >= BOUNDARY_BYTES)
 
-    async def _find(self, position: int) -> tuple[Vma | None, int]:
-        vma = await self.walker.get_next(position)
+    def steps_nowait(self, vma: Vma, position: int) -> Generator[tuple[Vma | None, int], None, None]:
+        """What successive :meth:`next` calls return, for as long as none of them would await.
+
+        That is while no writer is inside and none of their preemption
+        points would yield: nothing else runs meanwhile, so the walk sees
+        what the awaited one would, and the points are counted as passed.
+        Stops at the first step it cannot vouch for, having passed nothing
+        for it.  Must be exhausted or closed before the caller awaits.
+        O(1) amortized per step.
+        """
+        walker = self.walker
+        if not walker.can_walk_nowait():
+            return
+        preempter = self.mm.preempter
+        # Past this many bytes, the next lookup's race window opens: the awaited path takes it.
+        open_from = BOUNDARY_BYTES if walker.lookup_points and preempter.policy.opens_boundary_windows else END
+        # A lookup that finds nothing passes only the step's own point; this is the most a step passes.
+        step_points = 1 + walker.lookup_points
+        quiet = preempter.policy.quiet_points(QUIET_LOOKAHEAD)
+        cursor = walker.cursor
+        passed = 0
+        looked_up = False
+        found: Vma | None = None
+        try:
+            while position != GATE:
+                if passed + step_points > quiet or self.page_bytes >= open_from:
+                    return
+                looked_up = True
+                where = cursor.find(position)
+                if where is None:
+                    passed += 1
+                    found = None
+                    yield self._gate, GATE
+                    break
+                passed += step_points
+                found = where[2]
+                self.last_pos = position
+                position = found.end
+                yield found, position
+            yield None, END
+        finally:
+            if looked_up:
+                preempter.passed(passed)
+                walker.hold_nowait(found)
+
+    async def _find(self, position: int, at_boundary: bool) -> tuple[Vma | None, int]:
+        vma = await self.walker.get_next(position, at_boundary)
         if vma is None:
             return self._gate, GATE
         self.last_pos = position
@@ -131,7 +188,9 @@ class MapsIterator(VmaIterator):
     """SeqIterator for /proc/<pid>/maps."""
 
     def show(self, vma: Vma) -> bytes:
-        return maps_line(vma)
+        line = maps_line(vma)
+        self.page_bytes += len(line)
+        return line
 
 
 async def page_boundary_vma_start(process: Process) -> int:

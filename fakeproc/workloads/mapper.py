@@ -9,6 +9,8 @@ from array import array
 from ..calls import Mmap, Munmap
 from ..mm.syscalls import MapFlags
 from ..mm.vma import PAGE_SIZE, VmFlags
+from ..process import Process
+from ..sched import PreemptStats
 from .base import Calls, Pause, Workload
 
 #: The benchmark's 128 MiB region, and the most a mapper maps.
@@ -23,9 +25,11 @@ class Mapper(Workload):
     """Each cycle picks a random page: unmaps it if mapped, else maps it (MAP_FIXED|MAP_POPULATE).
 
     The region is ``pages`` pages.  Every operation's latency, lock wait
-    included, is recorded in nanoseconds.  After each operation the mapper
-    sleeps ``pause`` seconds; with ``None`` it never lets other tasks in (the
-    model measured alone).
+    included, is recorded in nanoseconds of wall-clock time and of the
+    simulated machine's virtual clock (the latter does not depend on the
+    host's speed or load).  After each operation the mapper sleeps ``pause``
+    seconds; with ``None`` it never lets other tasks in (the model measured
+    alone).
     """
 
     name = "mapper"
@@ -40,6 +44,12 @@ class Mapper(Workload):
         self.base = 0
         self.mapped: set[int] = set()
         self.latencies_ns = array("q")
+        self.virtual_latencies_ns = array("q")
+        self._clock = PreemptStats()
+
+    async def cycle(self, process: Process) -> None:
+        self._clock = process.mm.preempter.stats
+        await super().cycle(process)
 
     def setup_calls(self) -> Calls:
         self.base = int((yield Mmap(0, self.pages * PAGE_SIZE, READ_WRITE, ANON)), 16)
@@ -49,6 +59,7 @@ class Mapper(Workload):
         page = self.rng.randrange(self.pages)
         addr = self.base + page * PAGE_SIZE
         began = time.perf_counter_ns()
+        virtual_began = self._clock.virtual_ns
         # The generator resumes as soon as the call returns: the span around yield is the call's latency.
         if page in self.mapped:
             yield Munmap(addr, PAGE_SIZE)
@@ -57,7 +68,9 @@ class Mapper(Workload):
             yield Mmap(addr, PAGE_SIZE, READ_WRITE, ANON | MapFlags.FIXED | MapFlags.POPULATE)
             self.mapped.add(page)
         self.latencies_ns.append(time.perf_counter_ns() - began)
+        self.virtual_latencies_ns.append(self._clock.virtual_ns - virtual_began)
         if len(self.latencies_ns) > MAX_SAMPLES:
             del self.latencies_ns[: MAX_SAMPLES // 2]
+            del self.virtual_latencies_ns[: MAX_SAMPLES // 2]
         if self.pause is not None:
             yield Pause(self.pause)
