@@ -20,7 +20,8 @@ REPO = Path(__file__).resolve().parent.parent
 def latency_summary() -> dict[str, Any]:
     """The shape bench-latency prints, built by its own summarize() from made-up runs."""
     runs = [
-        latency.Run(mode, scanners, sample, 1.5, 1000, 250, opmax, mean, mean * 0.8, mean * 3, 900, scanners * 50 or None)
+        latency.Run(mode, scanners, sample, 1.5, 1000, 250, opmax, mean, mean * 0.8, mean * 3, 900, scanners * 50 or None,
+                    opmax / 10, mean / 10)
         for mode, scanners, opmax, mean in [
             ("mmap", 0, 9_000.0, 150.0), ("mmap", 2, 10_000.0, 640.0),
             ("vma", 0, 8_000.0, 145.0), ("vma", 2, 9_800.0, 190.0),

@@ -972,6 +972,25 @@ FILE_FACTS: tuple[Fact, ...] = (
         ),
     ),
     Fact(
+        '10.15',
+        'a move of a range spanning several VMAs is EFAULT at a private /dev/zero piece, after the pieces before it moved',
+        steps=(
+            ('open /dev/zero r', '3'),
+            ('mmap 0x0 0x1000 rw- private,anonymous', '0x0'),
+            ('mmap 0x1000 0x1000 rw- private fd=3 0x0', '0x1000'),
+            ('mremap 0x0 0x2000 0x2000 maymove,fixed 0x4000', 'error: EFAULT'),
+            ('mmap 0x10000 0x1000 rw- private fd=3 0x0', '0x10000'),
+            ('mmap 0x11000 0x1000 r-- private,anonymous', '0x11000'),
+            ('mremap 0x10000 0x2000 0x2000 maymove,fixed 0x20000', 'error: EFAULT'),
+        ),
+        lines=(
+            '00001000-00002000 rw-p 00000000 {dev} {inode} /dev/zero',
+            '00004000-00005000 rw-p 00000000 00:00 0 ',
+            '00010000-00011000 rw-p 00000000 {dev} {inode} /dev/zero',
+            '00011000-00012000 r--p 00000000 00:00 0 ',
+        ),
+    ),
+    Fact(
         '11.1',
         'no hint: private anonymous lengths that are multiples of 2 MiB start 2 MiB-aligned (leaving a hole), others go right below',
         steps=(
