@@ -1,13 +1,21 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from itertools import count
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from fakeproc.lab.daemon import Mount, mounted
 from mountutil import require_fuse
+
+# The same examples on every run, so a green suite stays green where it lands (CI) and a failure replays.
+# HYPOTHESIS_PROFILE=explore draws new examples each run, to hunt for differences with the kernel.
+settings.register_profile("repeatable", derandomize=True)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 
 @pytest.fixture
