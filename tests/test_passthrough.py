@@ -78,6 +78,18 @@ async def test_a_real_file_reads_at_read_time_and_refuses_writes() -> None:
     assert await fs.readlink(exe.st_ino, caller()) == os.readlink(f"/proc/{os.getpid()}/exe").encode()
 
 
+async def test_the_host_proc_is_never_removed_or_renamed_through_the_view() -> None:
+    """Names of the passed-through /proc are EROFS to unlink, rmdir and rename, not ENOENT; missing ones stay ENOENT."""
+    fs, _ = passthrough_fs()
+    pid_dir = await fs.lookup(ROOT_INODE, str(os.getpid()).encode(), caller())
+    for parent, name in ((ROOT_INODE, b"meminfo"), (ROOT_INODE, str(os.getpid()).encode()), (pid_dir.st_ino, b"status")):
+        assert await fuse_errno(fs.unlink(parent, name, caller())) == errno.EROFS
+        assert await fuse_errno(fs.rmdir(parent, name, caller())) == errno.EROFS
+        assert await fuse_errno(fs.rename(ROOT_INODE, b"x", parent, name, 0, caller())) == errno.EROFS
+    for parent, name in ((ROOT_INODE, b"no-such-file"), (pid_dir.st_ino, b"no-such-file")):
+        assert await fuse_errno(fs.unlink(parent, name, caller())) == errno.ENOENT
+
+
 async def test_another_user_is_refused_what_the_daemon_could_read_for_them() -> None:
     fs, _ = passthrough_fs()
     stranger = caller(uid=os.getuid() + 12345 if os.getuid() else 12345)

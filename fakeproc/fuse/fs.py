@@ -655,14 +655,20 @@ class ProcFs(pyfuse3.Operations):
     # -- names: /proc creates, removes and renames none ---------------------
 
     def _refuse_removal(self, parent_inode: int, name: bytes, ctx: pyfuse3.RequestContext) -> None:
-        """ENOENT for a missing name; else EPERM, or EACCES for a non-root caller in the root.
+        """ENOENT for a missing name; EROFS for one of the passed-through host /proc; else EPERM,
+        or EACCES for a non-root caller in the root.
 
         In the root (0555, as /proc) a non-root caller fails the write
         permission check first; in a process directory, and for root, the
         missing operation answers.  O(1).
         """
-        if self._child(parent_inode, name.decode(errors="replace")) is None:
-            raise pyfuse3.FUSEError(errno.ENOENT)
+        text = name.decode(errors="replace")
+        real = self._real(parent_inode, ctx)
+        if real is not None or self._child(parent_inode, text) is None:
+            # The host's /proc, passed through: nothing of it is ever removed or renamed through the view.
+            passed_through = self.real is not None and self.real.exists(
+                None if real is None else parent_inode, text) and (real is not None or parent_inode == ROOT_INODE)
+            raise pyfuse3.FUSEError(errno.EROFS if passed_through else errno.ENOENT)
         in_root = self.inodes.split(parent_inode)[0] == InodeScheme.ROOT_BLOCK
         raise pyfuse3.FUSEError(errno.EACCES if in_root and ctx.uid != 0 else errno.EPERM)
 

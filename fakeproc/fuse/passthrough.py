@@ -168,6 +168,15 @@ class RealProcTree:
         attrs.st_ino = self.acquire(path)
         return attrs
 
+    def exists(self, parent: int | None, name: str) -> bool:
+        """Whether ``name`` is in a real directory now, without counting a lookup.  O(1)."""
+        if parent is None and name in OWN_ROOT_NAMES:
+            return False
+        try:
+            return os.path.lexists(self.child_path(parent, name))
+        except pyfuse3.FUSEError:
+            return False
+
     def names(self, directory: int | None) -> list[str]:
         """The real directory's names now (None: the root, less the names the view answers itself)."""
         path = self.root if directory is None else self.path(directory)
