@@ -1357,11 +1357,15 @@ out:
 		cycles = __atomic_load_n(&c->sh->cycles, __ATOMIC_RELAXED);
 	else
 		cycles = 0;
-	if (looped)
-		printf("# %s: %lu modify/restore cycles, %lu queries; boundary seen restored %lu, "
+	if (looped) {
+		/* The helper cycles from the start of the race until it is stopped. */
+		double el = now_sec() - t0;
+
+		printf("# %s: %lu modify/restore cycles (%.1f/s), %lu queries; boundary seen restored %lu, "
 		       "modified %lu, modified-then-restored %lu\n",
-		       t->name, cycles, queries, seen[SEEN_RESTORED], seen[SEEN_MODIFIED],
-		       seen[SEEN_MOD_THEN_RESTORED]);
+		       t->name, cycles, el > 0 ? cycles / el : 0.0, queries, seen[SEEN_RESTORED],
+		       seen[SEEN_MODIFIED], seen[SEEN_MOD_THEN_RESTORED]);
+	}
 	if (c->mfd >= 0)
 		close(c->mfd);
 	if (c->qfd >= 0)
