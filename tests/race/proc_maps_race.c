@@ -37,10 +37,11 @@
  *
  * Usage: proc_maps_race MOUNTPOINT [TEST...]
  *   TEST is split_maps, split_smaps, resize_maps, resize_smaps, remap_maps
- *   or remap_smaps (default: all).  A failed test prints
- *   "# TEST: first failure after X s", counted from the start of its race.  Environment: DURATION (seconds per
+ *   or remap_smaps (default: all).  Environment: DURATION (seconds per
  *   test, default 5), VERBOSE=1 (print boundary lines), LOCK_MODE (passed
- *   as lock=MODE to spawn; default: the daemon's default).
+ *   as lock=MODE to spawn; default: the daemon's default).  A failed test
+ *   prints "# TEST: first failure after X s", counted from the start of
+ *   its race.
  *
  * Build: gcc -O2 -Wall -Werror -pthread -o proc_maps_race proc_maps_race.c
  */
