@@ -57,3 +57,38 @@ def test_bench_latency_reports_every_field(tmp_path: Path) -> None:
     assert all(result["value"] is not None for result in summary["targets"].values())
     assert (tmp_path / "results" / "latency-runs.csv").exists()
     assert (tmp_path / "results" / "latency-summary.csv").exists()
+
+
+def _processes_with(marker: str) -> list[int]:
+    """Live processes whose environment holds ``marker``: whatever a script started and left running."""
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/environ", "rb") as environ:
+                if marker.encode() in environ.read().split(b"\0"):
+                    found.append(int(name))
+        except OSError:
+            continue
+    return found
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc for the C race test")
+def test_race_rate_reports_every_field_and_leaves_nothing_running(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    marker = f"RACE_RATE_SMOKE={tmp_path}"
+    monkeypatch.setenv(*marker.split("=", 1))
+    summary = _run([str(REPO / "scripts/race-rate"), "--runs", "1", "--duration", "0.5", "--tests", "split_maps",
+                    "--modes", "vma-nogapcheck,vma", "--hog", "--json"], tmp_path)
+    assert not _processes_with(marker), "a daemon, race test or hog outlived the script"
+    assert [row["mode"] for row in summary["modes"]] == ["vma-nogapcheck", "vma"]
+    for row in summary["modes"]:
+        assert row["runs"] == 1 and 0 <= row["caught_runs"] <= row["failed_runs"] <= 1
+        assert set(row["first_failure_s"]) == {"median", "max"}
+        # A broken mode may fail on its first read: its rates may be 0, never missing.
+        assert row["reads_per_s_median"] >= 0 and row["cycles_per_s_median"] >= 0
+        assert isinstance(row["met"], bool) and row["expectation"]
+    assert [row["broken"] for row in summary["modes"]] == [True, False]
+    assert summary["method"]["hogs"] >= 1 and summary["method"]["tests"] == ["split_maps"]
+    for run in summary["runs"]:
+        assert len(run["reads_per_s"]) == 1 and run["failed_tests"] == (["split_maps"] if run["exit_status"] else [])

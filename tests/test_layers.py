@@ -39,6 +39,7 @@ LAYERS: dict[str, int] = {
     "fakeproc.execview": 6,
     "fakeproc.lab": 7,
     "fakeproc.bench": 7,
+    "fakeproc.bench.racerate": 7,
 }
 
 #: (importer, imported, why): what the layer order alone allows but the design does not.

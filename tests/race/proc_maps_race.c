@@ -19,7 +19,11 @@
  *    page always show either the modified or the restored layout; a VMA may
  *    be shown twice, but a gap where memory is mapped must never appear.
  *  - A separate descriptor of MNT/<pid>/ctl runs "query ADDR" (the
- *    PROCMAP_QUERY equivalent) at the changing address in every iteration.
+ *    PROCMAP_QUERY equivalent) at the changing address in every iteration,
+ *    on a thread of its own so that it overlaps the two page reads.
+ *  - The daemon serves reader and helper on one thread, so round trips are
+ *    what the test's speed is made of: the helper sends each change in a
+ *    write of its own but reads the result lines back only in batches.
  *
  * Patterns (A = target start, P = 4096, T = the target's protection):
  *   split:  modify  mmap A 1P --- fixed          -> [A,A+P) --- | [A+P,A+3P) T
@@ -35,7 +39,9 @@
  *   TEST is split_maps, split_smaps, resize_maps, resize_smaps, remap_maps
  *   or remap_smaps (default: all).  Environment: DURATION (seconds per
  *   test, default 5), VERBOSE=1 (print boundary lines), LOCK_MODE (passed
- *   as lock=MODE to spawn; default: the daemon's default).
+ *   as lock=MODE to spawn; default: the daemon's default).  A failed test
+ *   prints "# TEST: first failure after X s", counted from the start of
+ *   its race.
  *
  * Build: gcc -O2 -Wall -Werror -pthread -o proc_maps_race proc_maps_race.c
  */
@@ -44,6 +50,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -53,8 +60,10 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/futex.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 
@@ -217,6 +226,54 @@ static bool parse_ulong(const char *s, unsigned long *val)
 	return *end == '\0';
 }
 
+/* Write "\n"-terminated command lines in one write(2); 0 or the errno. */
+static int ctl_write(int fd, const char *cmds)
+{
+	size_t len = strlen(cmds);
+	ssize_t n;
+
+	do
+		n = write(fd, cmds, len);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno;
+	return (size_t)n == len ? 0 : EIO;
+}
+
+/*
+ * Read result lines into res (NUL-terminated) until want of them have
+ * arrived, or, with want < 0, until nothing more is pending (a read with
+ * nothing pending returns 0).  Returns how many lines arrived.
+ */
+static int ctl_collect(int fd, int want, char *res, size_t size)
+{
+	size_t have = 0;
+	int got = 0;
+	ssize_t n;
+
+	while (have < size - 1 && (want < 0 || got < want)) {
+		n = read(fd, res + have, size - 1 - have);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		for (ssize_t i = 0; i < n; i++)
+			got += (res[have + i] == '\n');
+		have += n;
+	}
+	res[have] = '\0';
+	return got;
+}
+
+static int count_lines(const char *s)
+{
+	int n = 0;
+
+	for (; *s; s++)
+		n += (*s == '\n');
+	return n;
+}
+
 /*
  * Run one write holding one or more "\n"-terminated command lines on an
  * open ctl file, and collect the result lines (one per command run).
@@ -227,35 +284,12 @@ static int ctl_run(int fd, const char *cmds, char *out, size_t outsz,
 		   char *err, size_t errsz)
 {
 	char res[4096], shown[512];
-	size_t len = strlen(cmds), have = 0;
-	int want = 0, got = 0, werr = 0;
-	ssize_t n;
+	int want = count_lines(cmds), got, werr;
 	char *line, *last = NULL;
 
-	for (const char *p = cmds; *p; p++)
-		want += (*p == '\n');
-
-	do
-		n = write(fd, cmds, len);
-	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		werr = errno;
-	else if ((size_t)n != len)
-		werr = EIO;
-
-	/* On success read until every command has its line; on failure read
-	 * whatever is pending (a read with nothing pending returns 0). */
-	while (have < sizeof(res) - 1 && (werr || got < want)) {
-		n = read(fd, res + have, sizeof(res) - 1 - have);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		for (ssize_t i = 0; i < n; i++)
-			got += (res[have + i] == '\n');
-		have += n;
-	}
-	res[have] = '\0';
+	werr = ctl_write(fd, cmds);
+	/* On failure read whatever is pending: the error line says why. */
+	got = ctl_collect(fd, werr ? -1 : want, res, sizeof(res));
 
 	flatten(cmds, shown, sizeof(shown));
 	if (werr) {
@@ -498,19 +532,76 @@ static bool child_wait(struct shared *sh, int want)
 	return true;
 }
 
-/* Run commands; the last one must return the address expect. */
-static void child_cmd(struct shared *sh, int fd, const char *cmds, unsigned long expect)
+/*
+ * The helper's commands whose result lines it has not read yet.  Each
+ * modify and each restore is still its own write(2), so each is committed
+ * when its write returns and a reader can run between any two of them; only
+ * reading the results back is put off, to every RESULT_BATCH commands,
+ * which saves the daemon a read request per command.  A command that fails
+ * fails its write at once, so errors are not put off.
+ */
+#define RESULT_BATCH	32
+#define SHOWN_LEN	128
+
+struct backlog {
+	int fd;
+	int n;				/* result lines pending */
+	unsigned long expect[RESULT_BATCH + 2];	/* address each must give */
+	char shown[RESULT_BATCH + 2][SHOWN_LEN];	/* its command, for messages */
+};
+
+/* Read every pending result line and check it against its command. */
+static void child_settle(struct shared *sh, struct backlog *bl)
 {
-	char out[LINE_LEN], err[MSG_LEN], shown[256];
+	char res[RESULT_BATCH * LINE_LEN], *line = res;
+	int got = ctl_collect(bl->fd, bl->n, res, sizeof(res));
 	unsigned long val;
 
-	if (ctl_run(fd, cmds, out, sizeof(out), err, sizeof(err)) < 0)
-		child_fail(sh, "%s", err);
-	flatten(cmds, shown, sizeof(shown));
-	if (!parse_ulong(out, &val))
-		child_fail(sh, "'%s' returned '%s', not a number", shown, out);
-	if (expect != ULONG_MAX && val != expect)
-		child_fail(sh, "'%s' returned 0x%lx, expected 0x%lx", shown, val, expect);
+	if (got < bl->n)
+		child_fail(sh, "'%s': expected %d result line(s), got %d",
+			   bl->shown[bl->n - 1], bl->n, got);
+	for (int i = 0; i < bl->n; i++) {
+		char *nl = strchr(line, '\n');
+
+		*nl = '\0';
+		if (!parse_ulong(line, &val))
+			child_fail(sh, "'%s' returned '%s', not a number", bl->shown[i], line);
+		if (bl->expect[i] != ULONG_MAX && val != bl->expect[i])
+			child_fail(sh, "'%s' returned 0x%lx, expected 0x%lx",
+				   bl->shown[i], val, bl->expect[i]);
+		line = nl + 1;
+	}
+	bl->n = 0;
+}
+
+/* Write one change (its "\n"-terminated lines, the address each must
+ * return) in one write(2); check the backlog once it is full. */
+static void child_send(struct shared *sh, struct backlog *bl, const char *cmds,
+		       const unsigned long *expect)
+{
+	int lines = count_lines(cmds), werr = ctl_write(bl->fd, cmds);
+	const char *p = cmds;
+
+	if (werr) {
+		char res[RESULT_BATCH * LINE_LEN], shown[512], pending[512];
+
+		/* The error line comes after the results still pending. */
+		ctl_collect(bl->fd, -1, res, sizeof(res));
+		flatten(cmds, shown, sizeof(shown));
+		flatten(res, pending, sizeof(pending));
+		child_fail(sh, "'%s' failed: %s%s%s", shown, strerror(werr),
+			   *pending ? "; ctl says: " : "", pending);
+	}
+	for (int i = 0; i < lines; i++) {
+		const char *nl = strchr(p, '\n');
+
+		bl->expect[bl->n] = expect[i];
+		fmt(bl->shown[bl->n], SHOWN_LEN, "%.*s", (int)(nl - p), p);
+		bl->n++;
+		p = nl + 1;
+	}
+	if (bl->n >= RESULT_BATCH)
+		child_settle(sh, bl);
 }
 
 static unsigned long child_mmap(struct shared *sh, int fd, unsigned long len, const char *prot)
@@ -527,43 +618,40 @@ static unsigned long child_mmap(struct shared *sh, int fd, unsigned long len, co
 	return addr;
 }
 
-static void child_modify(struct shared *sh, int fd)
+static void child_modify(struct shared *sh, struct backlog *bl)
 {
-	unsigned long a = sh->target;
+	unsigned long a = sh->target, expect[1] = { a };
 	char cmd[256];
 
 	switch (sh->pattern) {
 	case PAT_SPLIT:
 		fmt(cmd, sizeof(cmd), "mmap 0x%lx 0x%lx --- private,anonymous,fixed\n",
 			 a, PG);
-		child_cmd(sh, fd, cmd, a);
 		break;
 	case PAT_RESIZE:
 		fmt(cmd, sizeof(cmd), "mremap 0x%lx 0x%lx 0x%lx\n", a, 3 * PG, PG);
-		child_cmd(sh, fd, cmd, a);
 		break;
 	case PAT_REMAP:
 		fmt(cmd, sizeof(cmd), "mremap 0x%lx 0x%lx 0x%lx maymove,fixed 0x%lx\n",
 			 sh->slot, PG, PG, a + PG);
-		child_cmd(sh, fd, cmd, a + PG);
+		expect[0] = a + PG;
 		break;
 	}
+	child_send(sh, bl, cmd, expect);
 }
 
-static void child_restore(struct shared *sh, int fd)
+static void child_restore(struct shared *sh, struct backlog *bl)
 {
-	unsigned long a = sh->target;
+	unsigned long a = sh->target, expect[2] = { a, ULONG_MAX };
 	char cmd[256];
 
 	switch (sh->pattern) {
 	case PAT_SPLIT:
 		fmt(cmd, sizeof(cmd), "mmap 0x%lx 0x%lx %s private,anonymous,fixed\n",
 			 a, PG, sh->prot);
-		child_cmd(sh, fd, cmd, a);
 		break;
 	case PAT_RESIZE:
 		fmt(cmd, sizeof(cmd), "mremap 0x%lx 0x%lx 0x%lx\n", a, PG, 3 * PG);
-		child_cmd(sh, fd, cmd, a);
 		break;
 	case PAT_REMAP:
 		/* Put the target's middle page back, then recreate the patch
@@ -572,15 +660,18 @@ static void child_restore(struct shared *sh, int fd)
 			 "mmap 0x%lx 0x%lx %s private,anonymous,fixed\n"
 			 "mmap 0x%lx 0x%lx --- private,anonymous,fixed\n",
 			 a + PG, PG, sh->prot, sh->slot, PG);
-		child_cmd(sh, fd, cmd, sh->slot);
+		expect[0] = a + PG;
+		expect[1] = sh->slot;
 		break;
 	}
+	child_send(sh, bl, cmd, expect);
 }
 
 static void __attribute__((noreturn))
 child_main(struct shared *sh, const char *mnt, long simpid, pid_t parent)
 {
 	char path[PATH_MAX];
+	struct backlog bl = { .n = 0 };
 	int fd;
 
 	signal(SIGINT, SIG_DFL);
@@ -600,6 +691,7 @@ child_main(struct shared *sh, const char *mnt, long simpid, pid_t parent)
 	sh->slot = child_mmap(sh, fd, PG, "---");
 	for (int i = 0; i < NR_VMAS; i++)
 		sh->vma[i] = child_mmap(sh, fd, 3 * PG, (i % 2) ? "r--" : "rw-");
+	bl.fd = fd;
 	st_set(sh, S_CHILD_READY);
 
 	if (!child_wait(sh, S_PARENT_READY))
@@ -608,19 +700,21 @@ child_main(struct shared *sh, const char *mnt, long simpid, pid_t parent)
 
 	if (!child_wait(sh, S_DO_MODIFY))
 		_exit(0);
-	child_modify(sh, fd);
+	child_modify(sh, &bl);
+	child_settle(sh, &bl);
 	st_set(sh, S_MODIFIED);
 
 	if (!child_wait(sh, S_DO_RESTORE))
 		_exit(0);
-	child_restore(sh, fd);
+	child_restore(sh, &bl);
+	child_settle(sh, &bl);
 	st_set(sh, S_RESTORED);
 
 	if (!child_wait(sh, S_RUN))
 		_exit(0);
 	while (!stop_requested(sh)) {
-		child_modify(sh, fd);
-		child_restore(sh, fd);
+		child_modify(sh, &bl);
+		child_restore(sh, &bl);
 		__atomic_add_fetch(&sh->cycles, 1, __ATOMIC_RELAXED);
 	}
 	_exit(0);
@@ -970,7 +1064,7 @@ static bool check_boundary(struct ctx *c, const struct pattern_lines *pl,
 
 /* PROCMAP_QUERY equivalent: the VMA at the changing address must be in its
  * modified or restored form. */
-static bool check_query(struct ctx *c)
+static bool check_query(struct ctx *c, char *why, size_t whysz)
 {
 	unsigned long a = c->sh->target;
 	unsigned long qa = c->t->pat == PAT_RESIZE ? a : a + PG;
@@ -981,11 +1075,11 @@ static bool check_query(struct ctx *c)
 
 	fmt(cmd, sizeof(cmd), "query 0x%lx\n", qa);
 	if (ctl_run(c->qfd, cmd, out, sizeof(out), err, sizeof(err)) < 0) {
-		fmt(c->why, sizeof(c->why), "query: %s", err);
+		fmt(why, whysz, "query: %s", err);
 		return false;
 	}
 	if (!parse_entry(out, strlen(out), &q)) {
-		fmt(c->why, sizeof(c->why), "query 0x%lx returned '%s', not a maps line",
+		fmt(why, whysz, "query 0x%lx returned '%s', not a maps line",
 			 qa, out);
 		return false;
 	}
@@ -1002,10 +1096,92 @@ static bool check_query(struct ctx *c)
 		break;
 	}
 	if (!ok)
-		fmt(c->why, sizeof(c->why),
+		fmt(why, whysz,
 			 "query 0x%lx returned '%s', neither the modified nor the restored VMA",
 			 qa, out);
 	return ok;
+}
+
+static void futex_wake(int *word)
+{
+	syscall(SYS_futex, word, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+}
+
+/* Wait until *word is no longer old; returns its new value. */
+static int futex_await_change(int *word, int old)
+{
+	const struct timespec nap = { 0, 10 * 1000 * 1000 };
+	int now;
+
+	while ((now = __atomic_load_n(word, __ATOMIC_ACQUIRE)) == old)
+		syscall(SYS_futex, word, FUTEX_WAIT, old, &nap, NULL, 0);
+	return now;
+}
+
+/*
+ * The query of each iteration runs on a thread of its own: the parent asks
+ * for it as a boundary read begins and takes its verdict once the read is
+ * checked, so the query's two round trips (write, read) overlap the read's
+ * two pages instead of following them.  Each iteration still runs exactly
+ * one query, at the changing address, while the helper changes it.
+ */
+struct querier {
+	struct ctx *c;
+	pthread_t thread;
+	bool started;
+	int asked;		/* futex word: queries asked for */
+	int answered;		/* futex word: queries answered (never more than asked) */
+	int quit;
+	bool ok;		/* the verdict of the last query answered */
+	char why[MSG_LEN];
+};
+
+static void *querier_main(void *arg)
+{
+	struct querier *q = arg;
+	int answered = 0;
+
+	for (;;) {
+		int asked = futex_await_change(&q->asked, answered);
+
+		if (__atomic_load_n(&q->quit, __ATOMIC_ACQUIRE))
+			return NULL;
+		q->ok = check_query(q->c, q->why, sizeof(q->why));
+		answered = asked;
+		__atomic_store_n(&q->answered, answered, __ATOMIC_RELEASE);
+		futex_wake(&q->answered);
+	}
+}
+
+static void querier_ask(struct querier *q)
+{
+	__atomic_add_fetch(&q->asked, 1, __ATOMIC_RELEASE);
+	futex_wake(&q->asked);
+}
+
+/* The verdict of the query asked last; its reason in why when it failed. */
+static bool querier_verdict(struct querier *q, char *why, size_t whysz)
+{
+	int asked = __atomic_load_n(&q->asked, __ATOMIC_RELAXED);
+	int answered;
+
+	while ((answered = __atomic_load_n(&q->answered, __ATOMIC_ACQUIRE)) != asked)
+		futex_await_change(&q->answered, answered);
+	if (!q->ok)
+		fmt(why, whysz, "%s", q->why);
+	return q->ok;
+}
+
+static void querier_stop(struct querier *q)
+{
+	if (!q->started)
+		return;
+	__atomic_store_n(&q->quit, 1, __ATOMIC_RELEASE);
+	/* Changing asked is what wakes it; quit makes it leave. */
+	__atomic_add_fetch(&q->asked, 1, __ATOMIC_RELEASE);
+	futex_wake(&q->asked);
+	pthread_join(q->thread, NULL);
+	q->started = false;
 }
 
 static void stop_child(struct ctx *c)
@@ -1041,6 +1217,7 @@ static bool run_test(const struct test_desc *t, const char *mnt, bool verbose,
 {
 	struct ctx *c;
 	struct pattern_lines pl;
+	struct querier qr = { .started = false };
 	char path[PATH_MAX], cmd[128], out[LINE_LEN];
 	unsigned long seen[NR_SEEN] = { 0 }, reads = 0, queries = 0, cycles;
 	double t0, t1 = 0;
@@ -1121,6 +1298,14 @@ static bool run_test(const struct test_desc *t, const char *mnt, bool verbose,
 	if (!capture_pattern(c, &pl))
 		goto out;
 
+	qr.c = c;
+	errno = pthread_create(&qr.thread, NULL, querier_main, &qr);
+	if (errno) {
+		fmt(c->why, sizeof(c->why), "pthread_create: %s", strerror(errno));
+		goto out;
+	}
+	qr.started = true;
+
 	st_set(c->sh, S_RUN);
 	looped = true;
 	t0 = now_sec();
@@ -1128,6 +1313,7 @@ static bool run_test(const struct test_desc *t, const char *mnt, bool verbose,
 		struct vline L, F;
 		enum seen s;
 
+		querier_ask(&qr);
 		if (!read_boundary(c, &L, &F))
 			goto out;
 		reads++;
@@ -1136,7 +1322,7 @@ static bool run_test(const struct test_desc *t, const char *mnt, bool verbose,
 			goto out;
 		}
 		seen[s]++;
-		if (!check_query(c))
+		if (!querier_verdict(&qr, c->why, sizeof(c->why)))
 			goto out;
 		queries++;
 		if (st_get(c->sh) == S_FAILED) {
@@ -1161,17 +1347,26 @@ out:
 
 		printf("# %s: %lu boundary reads, %.1f/s\n", t->name, reads,
 		       el > 0 ? reads / el : 0.0);
+		/* The loop ends at the first failure: this is how long it took
+		 * to catch, counted from the start of the race. */
+		if (!ok)
+			printf("# %s: first failure after %.3f s\n", t->name, now_sec() - t0);
 	}
+	querier_stop(&qr);
 	stop_child(c);
 	if (c->sh)
 		cycles = __atomic_load_n(&c->sh->cycles, __ATOMIC_RELAXED);
 	else
 		cycles = 0;
-	if (looped)
-		printf("# %s: %lu modify/restore cycles, %lu queries; boundary seen restored %lu, "
+	if (looped) {
+		/* The helper cycles from the start of the race until it is stopped. */
+		double el = now_sec() - t0;
+
+		printf("# %s: %lu modify/restore cycles (%.1f/s), %lu queries; boundary seen restored %lu, "
 		       "modified %lu, modified-then-restored %lu\n",
-		       t->name, cycles, queries, seen[SEEN_RESTORED], seen[SEEN_MODIFIED],
-		       seen[SEEN_MOD_THEN_RESTORED]);
+		       t->name, cycles, el > 0 ? cycles / el : 0.0, queries, seen[SEEN_RESTORED],
+		       seen[SEEN_MODIFIED], seen[SEEN_MOD_THEN_RESTORED]);
+	}
 	if (c->mfd >= 0)
 		close(c->mfd);
 	if (c->qfd >= 0)
