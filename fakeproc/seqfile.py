@@ -58,12 +58,12 @@ class NowaitIterator(SeqIterator[Record], Protocol[Record]):
 class RunIterator(NowaitIterator[Record], Protocol[Record]):
     """A :class:`NowaitIterator` that can also take a run of records into a page in one call.
 
-    ``take_nowait(record, index, length, wanted, limit)`` does what stepping
-    ``steps_nowait(record, index)`` into a page of ``length`` bytes would
-    (the same records shown, points passed, locks held), but may stop
-    sooner: ``steps_nowait`` then goes on from where it stopped.  It returns
-    the texts to add, the last record stepped to and its index, and whether
-    the page is done.
+    ``take_nowait(record, index, length, wanted, limit)`` does what taking
+    the steps of ``steps_nowait(record, index)`` into a page of ``length``
+    bytes would (the same records shown, points passed, locks held), in
+    place of it; it may stop sooner, and the steps it leaves are awaited.
+    It returns the texts to add, the last record stepped to and its index,
+    and whether the page is done.
     """
 
     def take_nowait(
@@ -233,14 +233,13 @@ class SeqFile(Generic[Record]):
 
     def _take_nowait(self, record: Record, page: _Page) -> tuple[Record | None, bool]:
         """Step and take records for as long as the iterator can step without awaiting."""
-        if self._steps_nowait is None:
-            return record, False
         if self._take_run is not None:
             texts, record, self.index, done = self._take_run(record, self.index, page.length, page.wanted, page.limit)
             page.parts += texts
             page.length += sum(map(len, texts))
-            if done:
-                return record, True
+            return record, done
+        if self._steps_nowait is None:
+            return record, False
         steps = self._steps_nowait(record, self.index)
         try:
             return self._take(page, steps, record)

@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from fakeproc.mm.vma import PAGE_SIZE as MM_PAGE_SIZE, Vma, VmFlags
 from fakeproc.population import demo_layout, many_layout
 from fakeproc.process import Process, ProcessTable
-from fakeproc.procfs.maps import GATE, MapsIterator, format_maps_line, gate_vma
+from fakeproc.procfs.maps import GATE, SHORTEST_LINE, MapsIterator, format_maps_line, gate_vma
 from fakeproc.mm.walk import LockMode, MmapLockWalker
 from fakeproc.sched import AlwaysPolicy, NeverPolicy, Policy, Preempter, RandomPolicy, VirtualSlicePolicy
 from fakeproc.seqfile import PAGE_SIZE, SeqFile
@@ -560,3 +560,11 @@ async def test_runs_of_lines_read_and_count_as_single_steps(
     assert seen[True][0] == b"".join(format_maps_line(vma).encode() for vma in [*process.mm.vmas(), gate_vma()])
     if len(name_lengths) > 100 and max(sizes) >= PAGE_SIZE and policy != "virtual:1":
         assert seen[True][4] > 0, "no run was taken"
+
+
+def test_no_maps_line_is_shorter_than_a_run_assumes() -> None:
+    """A run looks ahead ``room // SHORTEST_LINE + 1`` VMAs: the shortest line the format makes is that long."""
+    shortest = Vma(0, MM_PAGE_SIZE, VmFlags(0))
+    assert len(format_maps_line(shortest)) == SHORTEST_LINE
+    named = Vma(0, MM_PAGE_SIZE, VmFlags(0), 0, None, "x")
+    assert len(format_maps_line(named)) > SHORTEST_LINE

@@ -28,9 +28,9 @@ QUIET_LOOKAHEAD = 1024
 #: (about two lines before the end): its race window may open whatever the slice says.
 BOUNDARY_BYTES = PAGE_SIZE - 192
 
-#: Fewer bytes than any maps line has: bounds how many VMAs a run looks up to fill a page.
-#: A line is at least 41 bytes; a smaller bound only makes a run look further ahead.
-RUN_LINE_BYTES = 32
+#: The shortest maps line: two 8-digit addresses, perms, an 8-digit offset, 00:00, inode 0, no name.
+#: A page is done within ``room // SHORTEST_LINE + 1`` steps, so a run looks no further ahead.
+SHORTEST_LINE = 41
 
 #: Where the x86-64 vsyscall page starts: above every user address.
 GATE_START = 0xFFFFFFFFFF600000
@@ -205,16 +205,16 @@ class MapsIterator(VmaIterator):
     def take_nowait(
         self, vma: Vma, position: int, length: int, wanted: int, limit: int
     ) -> tuple[list[bytes], Vma | None, int, bool]:
-        """:meth:`steps_nowait` into a page of ``length`` bytes, as SeqFile takes it, in one run of VMAs.
+        """What SeqFile takes from :meth:`steps_nowait` into a page of ``length`` bytes, in one run of VMAs.
 
         The same lookups, lines, points, page bytes and held lock as
         stepping record by record: while no writer is inside, successive
         lookups are successive ranges of the tree, so one cursor run fetches
         them and the page's rules (``wanted``, ``limit``, the boundary where
         windows open, the quiet points) become bisections of the running
-        length.  Stops short of the gate, leaving it to :meth:`steps_nowait`.
-        O(log n + k) for k VMAs, with no Python-level work per VMA once
-        their lines are cached.
+        length.  Stops short of the gate, which is then awaited, as is any
+        step it cannot vouch for.  O(log n + k) for k VMAs, with no
+        Python-level work per VMA once their lines are cached.
         """
         walker = self.walker
         # Mid-write, a range and its VMA's fields may disagree and stepping by
@@ -227,7 +227,7 @@ class MapsIterator(VmaIterator):
         open_from = BOUNDARY_BYTES if walker.lookup_points and policy.opens_boundary_windows else END
         # The iterator counts bytes from the page's first record, SeqFile from its own start.
         shown_before = self.page_bytes - length
-        count = min(policy.quiet_points(QUIET_LOOKAHEAD) // step_points, (limit - length) // RUN_LINE_BYTES + 2)
+        count = min(policy.quiet_points(QUIET_LOOKAHEAD) // step_points, (limit - length) // SHORTEST_LINE + 1)
         vmas = walker.cursor.run(position, count) if count > 0 else []
         if not vmas:
             return [], vma, position, False
