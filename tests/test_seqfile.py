@@ -568,3 +568,19 @@ def test_no_maps_line_is_shorter_than_a_run_assumes() -> None:
     assert len(format_maps_line(shortest)) == SHORTEST_LINE
     named = Vma(0, MM_PAGE_SIZE, VmFlags(0), 0, None, "x")
     assert len(format_maps_line(named)) > SHORTEST_LINE
+
+
+async def test_a_nolock_run_waits_for_the_tree_to_settle() -> None:
+    """Mid-split, a VMA has shrunk but its tree range has not: nolock's steps find it again and again, and so must a fast read."""
+    pages = {}
+    for fast in (True, False):
+        process = ProcessTable(Preempter(NeverPolicy()), LockMode.NOLOCK).spawn("p")
+        many_layout(process, 300)
+        shrinking = process.mm.vmas()[10]
+        process.mm.mmap_lock.acquire_write_nowait()
+        shrinking.set_range(shrinking.start, shrinking.end - MM_PAGE_SIZE, shrinking.pgoff)
+        # Stepping by vm_end never leaves the stale range, so the file has no end: read its first page.
+        pages[fast] = await SeqFile(MapsIterator(process), fast=fast).read(0, PAGE_SIZE)
+        process.mm.mmap_lock.release_write()
+    assert pages[True] == pages[False]
+    assert pages[True].count(format_maps_line(shrinking).encode()) > 1
