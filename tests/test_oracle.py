@@ -7,11 +7,14 @@ from collections.abc import Callable
 import pytest
 
 from fakeproc.mm.walk import LockMode
-from fakeproc.lab.oracle import History, PageWindow, check_read, read_whole, run_race
+from fakeproc.lab.oracle import History, PageRecorder, PageWindow, check_read, read_whole, run_race
+from fakeproc.mm.vma import Vma
 from fakeproc.population import many_layout
-from fakeproc.process import ProcessTable
+from fakeproc.process import Process, ProcessTable
+from fakeproc.procfs.maps import MapsIterator
 from fakeproc.sched import Policy, RandomPolicy, VirtualSlicePolicy
 from fakeproc.workloads import parse_workload
+from fakeproc.workloads.mapper import Mapper
 from fakeproc.workloads.scenarios import SCENARIOS
 
 pytestmark = pytest.mark.slow
@@ -111,3 +114,40 @@ def test_fast_path_reads_and_counts_exactly_as_the_awaited_path(spec: str, mode:
             slow = run_race(parse_workload(spec), mode, seed, reads=3, policy=make(seed), fast=False)
             assert (fast.digest, fast.counters, [str(v) for v in fast.violations]) == (
                 slow.digest, slow.counters, [str(v) for v in slow.violations]), f"seed {seed}, {name}"
+
+
+def four_pages(process: Process) -> None:
+    """300 VMAs that cannot merge: about four pages of maps for a workload to write beside."""
+    many_layout(process, 300)
+
+
+@pytest.mark.parametrize("mode", list(LockMode), ids=lambda mode: mode.value)
+def test_fast_path_runs_between_writers_read_and_count_exactly_as_the_awaited_path(mode: LockMode, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A mapper writing flat out while maps spans several pages: runs of records and writer steps share pages.
+
+    Wherever a run stops (a yield the policy foresaw, a window at the page
+    boundary), a writer may step in before the next record; the read must
+    still give the awaited path's bytes, interleaving and counters.
+    """
+    pages_with_runs: list[PageWindow] = []
+    take_nowait = MapsIterator.take_nowait
+
+    def recording_take(self: MapsIterator, *args: int) -> tuple[list[bytes], Vma | None, int, bool]:
+        result = take_nowait(self, *args)  # type: ignore[arg-type]
+        if result[0] and isinstance(self.observer, PageRecorder):
+            pages_with_runs.append(self.observer.windows[-1])
+        return result
+
+    monkeypatch.setattr(MapsIterator, "take_nowait", recording_take)
+    shared = 0
+    for seed in range(2):
+        for name, make in POLICIES.items():
+            pages_with_runs.clear()
+            fast = run_race(Mapper(seed, pause=None, pages=64), mode, seed, reads=3, policy=make(seed), layout=four_pages)
+            shared += sum(1 for window in pages_with_runs if window.writer_steps_inside)
+            slow = run_race(
+                Mapper(seed, pause=None, pages=64), mode, seed, reads=3, policy=make(seed), fast=False, layout=four_pages)
+            assert (fast.digest, fast.counters, [str(v) for v in fast.violations]) == (
+                slow.digest, slow.counters, [str(v) for v in slow.violations]), f"seed {seed}, {name}"
+    # mmap_lock keeps writers out of a page; every other mode lets them step between runs.
+    assert (shared > 0) == (mode is not LockMode.MMAP), shared

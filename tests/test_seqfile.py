@@ -14,18 +14,19 @@ Properties (docs/design.md, "The read path"):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from itertools import accumulate
 
 import pytest
 import trio
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from fakeproc.mm.vma import Vma
+from fakeproc.mm.vma import PAGE_SIZE as MM_PAGE_SIZE, Vma, VmFlags
 from fakeproc.population import demo_layout, many_layout
-from fakeproc.process import ProcessTable
-from fakeproc.procfs.maps import GATE, MapsIterator, format_maps_line, gate_vma
+from fakeproc.process import Process, ProcessTable
+from fakeproc.procfs.maps import GATE, SHORTEST_LINE, MapsIterator, format_maps_line, gate_vma
 from fakeproc.mm.walk import LockMode, MmapLockWalker
-from fakeproc.sched import AlwaysPolicy, Preempter, VirtualSlicePolicy
+from fakeproc.sched import AlwaysPolicy, NeverPolicy, Policy, Preempter, RandomPolicy, VirtualSlicePolicy
 from fakeproc.seqfile import PAGE_SIZE, SeqFile
 
 
@@ -495,3 +496,91 @@ async def test_the_fast_path_hands_over_while_a_writer_is_inside() -> None:
     assert [step[0] for step in iterator.steps_nowait(vma, position)][:2] == process.mm.vmas()[1:3]
     iterator.stop()
     assert sum(vma.readers for vma in process.mm.vmas()) == 0
+
+
+#: Policies under which a run of the fast path must step exactly as single steps do.
+RUN_POLICIES: dict[str, Callable[[], Policy]] = {
+    "virtual": VirtualSlicePolicy,
+    "virtual:1": lambda: VirtualSlicePolicy(1),
+    "never": NeverPolicy,
+    "random:0.02": lambda: RandomPolicy(7, 0.02),
+}
+
+
+def named_layout(process: Process, name_lengths: list[int]) -> None:
+    """One anonymous VMA per length, named with that many characters (0: no name), a page apart."""
+    address = 0x10000000
+    for index, length in enumerate(name_lengths):
+        name = chr(97 + index % 26) * length if length else None
+        process.mm.install(Vma(address, address + MM_PAGE_SIZE, VmFlags.READ, 0, None, name))
+        address += 2 * MM_PAGE_SIZE
+
+
+@pytest.mark.parametrize("mode", list(LockMode), ids=lambda mode: mode.value)
+@pytest.mark.parametrize("policy", list(RUN_POLICIES), ids=str)
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(
+    # Line lengths from 41 bytes to a few hundred, now and then one bigger than a page (the buffer doubles).
+    name_lengths=st.lists(st.one_of(st.integers(0, 300), st.just(5000)), min_size=1, max_size=300),
+    sizes=st.lists(st.one_of(st.integers(1, 300), st.sampled_from([PAGE_SIZE - 1, PAGE_SIZE, 131072])), min_size=1, max_size=4),
+    cached=st.booleans(),
+)
+async def test_runs_of_lines_read_and_count_as_single_steps(
+    mode: LockMode, policy: str, name_lengths: list[int], sizes: list[int], cached: bool, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """A run of the fast path gives the bytes, counters, locks and positions of stepping record by record.
+
+    Lines of every length put the page's ends (the bytes wanted, the
+    buffer, the boundary where windows open) anywhere within a run; the
+    lines are cached from an earlier read or rendered by the run itself.
+    """
+    taken = 0
+    take_nowait = MapsIterator.take_nowait
+
+    def counting_take(self: MapsIterator, *args: int) -> tuple[list[bytes], Vma | None, int, bool]:
+        nonlocal taken
+        result = take_nowait(self, *args)  # type: ignore[arg-type]
+        taken += len(result[0])
+        return result
+
+    monkeypatch.setattr(MapsIterator, "take_nowait", counting_take)
+    seen = {}
+    for fast in (True, False):
+        taken = 0
+        table = ProcessTable(Preempter(RUN_POLICIES[policy]()), mode)
+        process = table.spawn("p")
+        named_layout(process, name_lengths)
+        if cached:
+            await read_all(SeqFile(MapsIterator(process), fast=False), [PAGE_SIZE])
+        iterator = MapsIterator(process)
+        data = await read_all(SeqFile(iterator, fast=fast), sizes)
+        readers = sum(vma.readers for vma in process.mm.vmas())
+        seen[fast] = (data, table.preempter.stats, readers, iterator.last_pos, taken)
+    assert seen[True][:4] == seen[False][:4]
+    assert seen[True][0] == b"".join(format_maps_line(vma).encode() for vma in [*process.mm.vmas(), gate_vma()])
+    if len(name_lengths) > 100 and max(sizes) >= PAGE_SIZE and policy != "virtual:1":
+        assert seen[True][4] > 0, "no run was taken"
+
+
+def test_no_maps_line_is_shorter_than_a_run_assumes() -> None:
+    """A run looks ahead ``room // SHORTEST_LINE + 1`` VMAs: the shortest line the format makes is that long."""
+    shortest = Vma(0, MM_PAGE_SIZE, VmFlags(0))
+    assert len(format_maps_line(shortest)) == SHORTEST_LINE
+    named = Vma(0, MM_PAGE_SIZE, VmFlags(0), 0, None, "x")
+    assert len(format_maps_line(named)) > SHORTEST_LINE
+
+
+async def test_a_nolock_run_waits_for_the_tree_to_settle() -> None:
+    """Mid-split, a VMA has shrunk but its tree range has not: nolock's steps find it again and again, and so must a fast read."""
+    pages = {}
+    for fast in (True, False):
+        process = ProcessTable(Preempter(NeverPolicy()), LockMode.NOLOCK).spawn("p")
+        many_layout(process, 300)
+        shrinking = process.mm.vmas()[10]
+        process.mm.mmap_lock.acquire_write_nowait()
+        shrinking.set_range(shrinking.start, shrinking.end - MM_PAGE_SIZE, shrinking.pgoff)
+        # Stepping by vm_end never leaves the stale range, so the file has no end: read its first page.
+        pages[fast] = await SeqFile(MapsIterator(process), fast=fast).read(0, PAGE_SIZE)
+        process.mm.mmap_lock.release_write()
+    assert pages[True] == pages[False]
+    assert pages[True].count(format_maps_line(shrinking).encode()) > 1

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import astuple, dataclass, field
 
 import trio
@@ -233,12 +233,15 @@ def run_race(
     *,
     policy: Policy | None = None,
     fast: bool = True,
+    layout: Callable[[Process], None] | None = None,
 ) -> RaceResult:
     """Read a workload's maps ``reads`` times while it cycles, under ``random:seed:p`` or ``policy``.
 
     Deterministic: the same arguments give the same interleaving and result
     (``seed`` also seeds trio's scheduling).  ``fast=False`` reads without
-    the reader's fast path.
+    the reader's fast path.  ``layout`` installs VMAs in the process before
+    the workload's setup, so that the reads span pages the workload alone
+    would not fill.
     """
     result = RaceResult(seed)
     pages_hash = hashlib.sha256()
@@ -246,6 +249,8 @@ def run_race(
     async def main() -> None:
         table = ProcessTable(Preempter(policy if policy is not None else RandomPolicy(seed, p)), mode)
         process = table.spawn(workload.name)
+        if layout is not None:
+            layout(process)
         await workload.setup(process)
         history = History(process.mm)
         async with trio.open_nursery() as nursery:

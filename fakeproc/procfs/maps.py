@@ -8,7 +8,10 @@ the last VMA: GATE (the [vsyscall] line comes next) and END.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Generator
+from itertools import accumulate
+from operator import attrgetter
 
 from ..mm.mm import MemoryManager
 from ..mm.vma import PAGE_SIZE, Vma, VmFlags
@@ -24,6 +27,10 @@ QUIET_LOOKAHEAD = 1024
 #: A lookup made once a page holds this many bytes is at the page boundary
 #: (about two lines before the end): its race window may open whatever the slice says.
 BOUNDARY_BYTES = PAGE_SIZE - 192
+
+#: The shortest maps line: two 8-digit addresses, perms, an 8-digit offset, 00:00, inode 0, no name.
+#: A page is done within ``room // SHORTEST_LINE + 1`` steps, so a run looks no further ahead.
+SHORTEST_LINE = 41
 
 #: Where the x86-64 vsyscall page starts: above every user address.
 GATE_START = 0xFFFFFFFFFF600000
@@ -184,13 +191,71 @@ class VmaIterator:
             self.observer.page_stopped()
 
 
+_CACHED_LINE = attrgetter("line")
+
+
 class MapsIterator(VmaIterator):
-    """SeqIterator for /proc/<pid>/maps."""
+    """SeqIterator for /proc/<pid>/maps, with runs of cached lines for the fast path (a RunIterator)."""
 
     def show(self, vma: Vma) -> bytes:
         line = maps_line(vma)
         self.page_bytes += len(line)
         return line
+
+    def take_nowait(
+        self, vma: Vma, position: int, length: int, wanted: int, limit: int
+    ) -> tuple[list[bytes], Vma | None, int, bool]:
+        """What SeqFile takes from :meth:`steps_nowait` into a page of ``length`` bytes, in one run of VMAs.
+
+        The same lookups, lines, points, page bytes and held lock as
+        stepping record by record: while no writer is inside, successive
+        lookups are successive ranges of the tree, so one cursor run fetches
+        them and the page's rules (``wanted``, ``limit``, the boundary where
+        windows open, the quiet points) become bisections of the running
+        length.  Stops short of the gate, which is then awaited, as is any
+        step it cannot vouch for.  O(log n + k) for k VMAs, with no
+        Python-level work per VMA once their lines are cached.
+        """
+        walker = self.walker
+        # Mid-write, a range and its VMA's fields may disagree and stepping by
+        # vm_end need not follow the tree's order (nolock steps even then).
+        if position == GATE or self.mm.writer_inside() or not walker.can_walk_nowait():
+            return [], vma, position, False
+        preempter = self.mm.preempter
+        policy = preempter.policy
+        step_points = 1 + walker.lookup_points
+        open_from = BOUNDARY_BYTES if walker.lookup_points and policy.opens_boundary_windows else END
+        # The iterator counts bytes from the page's first record, SeqFile from its own start.
+        shown_before = self.page_bytes - length
+        count = min(policy.quiet_points(QUIET_LOOKAHEAD) // step_points, (limit - length) // SHORTEST_LINE + 1)
+        vmas = walker.cursor.run(position, count) if count > 0 else []
+        if not vmas:
+            return [], vma, position, False
+        lines: list[bytes] = list(map(_CACHED_LINE, vmas))
+        if None in lines:
+            lines = list(map(maps_line, vmas))
+        # lengths[j]: the page's length once the first j lines are added.
+        lengths = list(accumulate(map(len, lines), initial=length))
+        # Step j (from 1) looks up with lengths[j - 1] bytes shown; past open_from its window may open.
+        steps = min(len(vmas), bisect_left(lengths, open_from - shown_before))
+        # The page ends at the first step that finds it full (nothing shown) or whose line does not fit (shown).
+        full_at = bisect_left(lengths, wanted) + 1
+        overflow_at = bisect_left(lengths, limit)
+        done = min(full_at, overflow_at) <= steps
+        if done:
+            steps = min(full_at, overflow_at)
+            added = steps - 1
+            shown = steps if overflow_at < full_at else added
+        else:
+            added = shown = steps
+        if steps == 0:
+            return [], vma, position, False
+        found = vmas[steps - 1]
+        self.last_pos = vmas[steps - 2].end if steps > 1 else position
+        self.page_bytes += lengths[shown] - length
+        preempter.passed(steps * step_points)
+        walker.hold_nowait(found)
+        return lines[:added], found, found.end, done
 
 
 async def page_boundary_vma_start(process: Process) -> int:
