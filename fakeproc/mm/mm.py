@@ -185,6 +185,14 @@ class MemoryManager:
         self.stats.writer_steps += 1
         await self.preempter.point(WRITER_STEP_NS)
 
+    async def lock_taken_point(self) -> None:
+        """The preemption point a writer passes on taking a free ``mmap_lock``, before ``mm_lock_seq`` turns odd.
+
+        It charges a writer step's virtual time but is not one of the
+        transaction's steps (``writer_steps`` does not count it).
+        """
+        await self.preempter.point(WRITER_STEP_NS)
+
     def writer_inside(self) -> bool:
         """True while a writer holds ``mmap_lock`` (its transaction may be half done).  O(1)."""
         return self.mmap_lock.write_locked
@@ -226,17 +234,7 @@ class WriteHold:
 
     async def __aenter__(self) -> None:
         mm = self._mm
-        lock = mm.mmap_lock
-        try:
-            lock.acquire_write_nowait()
-        except trio.WouldBlock:
-            await lock.acquire_write()
-        else:
-            try:
-                await mm.preempter.point(WRITER_STEP_NS)
-            except BaseException:
-                lock.release_write()
-                raise
+        await mm.mmap_lock.acquire_write(mm.lock_taken_point)
         mm.seq.write_begin()
 
     async def __aexit__(
