@@ -13,7 +13,7 @@ import errno
 from ..errors import SyscallError
 from .merge import anon_vma_compatible, merge_sides
 from .mm import MemoryManager
-from .vma import AnonVma, Vma, VmFlags
+from .vma import VM_READ, VM_SHARED, VM_WRITE, AnonVma, Vma
 
 
 class Transaction:
@@ -82,7 +82,7 @@ class Transaction:
         self.mm.store(vma.start, vma.end, vma)
         await self.mm.writer_preempt()
 
-    async def set_flags(self, vma: Vma, flags: VmFlags) -> None:
+    async def set_flags(self, vma: Vma, flags: int) -> None:
         vma.set_flags(flags)
         await self.mm.writer_preempt()
 
@@ -180,7 +180,7 @@ class Transaction:
         await self.store(target)
         return target
 
-    async def modify_flags(self, vma: Vma, start: int, end: int, flags: VmFlags) -> Vma:
+    async def modify_flags(self, vma: Vma, start: int, end: int, flags: int) -> Vma:
         """Give ``[start, end)`` of ``vma`` new flags, merging or splitting (``vma_modify_flags``)."""
         await self.lock(vma)
         probe = vma.copy(start, end)
@@ -202,9 +202,9 @@ class Transaction:
     async def fault_in(self, vma: Vma, start: int, end: int) -> None:
         """Fault pages of ``[start, end)`` in, as a write where allowed."""
         flags = vma.flags
-        if not flags & VmFlags.READ and not flags & VmFlags.WRITE:
+        if not flags & (VM_READ | VM_WRITE):
             return
-        private_write = flags & VmFlags.WRITE and not flags & VmFlags.SHARED
+        private_write = flags & (VM_WRITE | VM_SHARED) == VM_WRITE
         if private_write and vma.anon_vma is None:
             vma.anon_vma = self.reusable_anon_vma(vma) or self.mm.new_anon_vma()
         # A read of anonymous memory maps the shared zero page, which Rss does not count.
