@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 from sortedcontainers import SortedDict
 
+from .sortedkeys import key_above, key_below, keys_above
 from .vma import Vma
 
 
@@ -27,6 +28,9 @@ class VmaTree:
     after ``addr``" (the maps iterator's question) is one bisection.  The
     tree's own lookups keep no position; a reader walking it range by range
     owns a :class:`TreeCursor`.
+
+    Lookups ask for neighbours by address, never by rank, through
+    :mod:`.sortedkeys`.
     """
 
     __slots__ = ("_by_end", "_version", "mapped_bytes")
@@ -49,24 +53,25 @@ class VmaTree:
         the next one above it.  O(log n); a walk that asks range after range
         uses a :class:`TreeCursor` instead.
         """
-        ends = self._by_end
-        index = ends.bisect_right(addr)
-        if index == len(ends):
+        end = key_above(self._by_end, addr)
+        if end is None:
             return None
-        end, (start, vma) = ends.peekitem(index)
+        start, vma = self._by_end[end]
         return start, end, vma
 
     def find_before(self, addr: int) -> tuple[int, int, Vma] | None:
         """The last range with ``start < addr``.  O(log n)."""
         ends = self._by_end
-        index = ends.bisect_left(addr)
-        if index < len(ends):
-            end, (start, vma) = ends.peekitem(index)
+        # The range reaching addr (its end is addr or above) if it starts below addr, else the one before it.
+        end = key_above(self._by_end, addr - 1)
+        if end is not None:
+            start, vma = ends[end]
             if start < addr:
                 return start, end, vma
-        if index == 0:
+        end = key_below(self._by_end, addr)
+        if end is None:
             return None
-        end, (start, vma) = ends.peekitem(index - 1)
+        start, vma = ends[end]
         return start, end, vma
 
     def lookup(self, addr: int) -> Vma | None:
@@ -80,7 +85,7 @@ class VmaTree:
         """All ranges that intersect ``[start, end)``, in address order.  O(log n + k)."""
         result = []
         by_end = self._by_end
-        for range_end in by_end.irange(minimum=start, inclusive=(False, True)):
+        for range_end in keys_above(self._by_end, start):
             range_start, vma = by_end[range_end]
             if range_start >= end:
                 break
@@ -100,9 +105,9 @@ class VmaTree:
         self._version += 1
         # Each overlapped range is trimmed, dropped or taken over in place: a
         # key that survives is never deleted and set again.
-        index = ends.bisect_right(start)
-        while index < len(ends):
-            range_end, (range_start, old) = ends.peekitem(index)
+        range_end = key_above(self._by_end, start)
+        while range_end is not None:
+            range_start, old = ends[range_end]
             if range_start >= end:
                 break
             self.mapped_bytes -= min(range_end, end) - max(range_start, start)
@@ -114,8 +119,7 @@ class VmaTree:
                 ends[start] = (range_start, old)
             if range_end >= end:
                 break
-            if range_start < start:
-                index += 1
+            range_end = key_above(self._by_end, range_end)
         if vma is not None:
             ends[end] = (start, vma)
             self.mapped_bytes += end - start
