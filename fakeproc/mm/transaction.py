@@ -9,6 +9,8 @@ every intermediate state the kernel's own readers can.
 from __future__ import annotations
 
 import errno
+from collections.abc import Coroutine
+from typing import Any
 
 from ..errors import SyscallError
 from .merge import anon_vma_compatible, merge_sides
@@ -22,8 +24,9 @@ class Transaction:
     def __init__(self, mm: MemoryManager) -> None:
         self.mm = mm
 
-    async def lock(self, vma: Vma) -> None:
-        await self.mm.vma_locks.start_write(vma)
+    def lock(self, vma: Vma) -> Coroutine[Any, Any, None]:
+        """Write-lock ``vma``; to be awaited at once (the lock's own coroutine, with no frame of ours around it)."""
+        return self.mm.vma_locks.start_write(vma)
 
     def check_split_limit(self) -> None:
         """``split_vma`` refuses to reach more than max_map_count VMAs."""
