@@ -146,7 +146,7 @@ class MemoryManager:
         return self.resident.count(start, end) // PAGE_SIZE
 
     def store(self, start: int, end: int, vma: Vma) -> None:
-        """Map ``[start, end)`` to ``vma`` in the tree and raise VmPeak.  O(log n + k), k ranges overwritten.
+        """Map ``[start, end)`` to ``vma`` in the tree and raise VmPeak.  O((k + 1) log n), k ranges overwritten.
 
         Every store of the model comes through here; an erase only shrinks
         the mapping, so it goes to the tree directly.
@@ -155,12 +155,12 @@ class MemoryManager:
         self.hiwater_vm = max(self.hiwater_vm, self.tree.mapped_bytes)
 
     def add_resident(self, start: int, end: int) -> None:
-        """Fault the pages of ``[start, end)`` in and raise VmHWM.  O(log n + k), k resident ranges it joins."""
+        """Fault the pages of ``[start, end)`` in and raise VmHWM.  O((k + 1) log n), k resident ranges it joins."""
         self.resident.add(start, end)
         self.hiwater_rss = max(self.hiwater_rss, self.rss)
 
     def drop_resident(self, start: int, end: int) -> None:
-        """Forget the faulted-in pages of ``[start, end)``.  O(log n + k), k resident ranges it meets."""
+        """Forget the faulted-in pages of ``[start, end)``.  O((k + 1) log n), k resident ranges it meets."""
         self.resident.remove(start, end)
 
     def allocate_shmem_inode(self) -> int:

@@ -35,7 +35,7 @@ class ResidentRanges:
         return key_above(ends, address)
 
     def add(self, start: int, end: int) -> None:
-        """Make ``[start, end)`` resident, merging it with every range it overlaps or touches.  O(log n + k)."""
+        """Make ``[start, end)`` resident, merging it with every range it overlaps or touches.  O((k + 1) log n), k ranges met."""
         if start >= end:
             return
         ends = self._ends
@@ -49,7 +49,7 @@ class ResidentRanges:
         self.total += end - start
 
     def remove(self, start: int, end: int) -> None:
-        """Make ``[start, end)`` not resident, trimming or splitting the ranges it covers.  O(log n + k)."""
+        """Make ``[start, end)`` not resident, trimming or splitting the ranges it covers.  O((k + 1) log n), k ranges met."""
         if start >= end:
             return
         ends = self._ends

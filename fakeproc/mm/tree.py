@@ -63,12 +63,12 @@ class VmaTree:
         """The last range with ``start < addr``.  O(log n)."""
         ends = self._by_end
         # The range reaching addr (its end is addr or above) if it starts below addr, else the one before it.
-        end = key_above(self._by_end, addr - 1)
+        end = key_above(ends, addr - 1)
         if end is not None:
             start, vma = ends[end]
             if start < addr:
                 return start, end, vma
-        end = key_below(self._by_end, addr)
+        end = key_below(ends, addr)
         if end is None:
             return None
         start, vma = ends[end]
@@ -85,7 +85,7 @@ class VmaTree:
         """All ranges that intersect ``[start, end)``, in address order.  O(log n + k)."""
         result = []
         by_end = self._by_end
-        for range_end in keys_above(self._by_end, start):
+        for range_end in keys_above(by_end, start):
             range_start, vma = by_end[range_end]
             if range_start >= end:
                 break
@@ -97,7 +97,7 @@ class VmaTree:
 
         Ranges that overlap the edges are trimmed, keeping their VMA: this is
         how ``vma_iter_store`` of a split-off VMA shrinks its neighbour's range
-        in the maple tree.  O(log n + k) for k overwritten ranges.
+        in the maple tree.  O((k + 1) log n) for k overwritten ranges.
         """
         if start >= end:
             raise ValueError(f"empty range {start:#x}-{end:#x}")
@@ -105,7 +105,7 @@ class VmaTree:
         self._version += 1
         # Each overlapped range is trimmed, dropped or taken over in place: a
         # key that survives is never deleted and set again.
-        range_end = key_above(self._by_end, start)
+        range_end = key_above(ends, start)
         while range_end is not None:
             range_start, old = ends[range_end]
             if range_start >= end:
@@ -119,7 +119,7 @@ class VmaTree:
                 ends[start] = (range_start, old)
             if range_end >= end:
                 break
-            range_end = key_above(self._by_end, range_end)
+            range_end = key_above(ends, range_end)
         if vma is not None:
             ends[end] = (start, vma)
             self.mapped_bytes += end - start
