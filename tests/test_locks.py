@@ -13,10 +13,14 @@ import pytest
 import trio
 from trio.testing import Sequencer, assert_checkpoints, assert_no_checkpoints, wait_all_tasks_blocked
 
+from fakeproc.mm import syscalls
 from fakeproc.mm.locks import RWSemaphore, SeqCount, VmaLockFailed, VmaLocks
 from fakeproc.mm.mm import MemoryManager
+from fakeproc.mm.syscalls import MapFlags
 from fakeproc.mm.vma import PAGE_SIZE, Vma, VmFlags
 from fakeproc.sched import WRITER_STEP_NS, AlwaysPolicy, NeverPolicy, Policy, Preempter, RandomPolicy
+
+FIXED_ANONYMOUS = MapFlags.PRIVATE | MapFlags.ANONYMOUS | MapFlags.FIXED
 
 
 class Holder:
@@ -515,15 +519,25 @@ async def test_write_locked_in_a_cancelled_scope_takes_nothing() -> None:
 
 
 async def states_seen_by_a_spinning_reader(policy: Policy, transactions: int) -> set[tuple[bool, bool]]:
-    """``(mmap_lock write-locked, mm_lock_seq odd)`` pairs a reader meets between checkpoints while a writer commits."""
+    """``(mmap_lock write-locked, mm_lock_seq odd)`` pairs a reader meets between checkpoints.
+
+    Meanwhile a writer unmaps and maps back the second page of a four-page
+    VMA, ``transactions`` times.
+    """
     mm = MemoryManager(Preempter(policy))
+    vma = Vma(0x10000, 0x10000 + 4 * PAGE_SIZE, VmFlags.READ | VmFlags.WRITE)
+    mm.install(vma)
+    page = vma.start + PAGE_SIZE
     seen: set[tuple[bool, bool]] = set()
     done = trio.Event()
 
     async def writer() -> None:
-        for _ in range(transactions):
-            async with mm.write_locked():
-                await mm.writer_preempt()
+        for number in range(transactions):
+            if number % 2:
+                await syscalls.mmap(mm, page, PAGE_SIZE, VmFlags.READ | VmFlags.WRITE, FIXED_ANONYMOUS)
+            else:
+                await syscalls.munmap(mm, page, PAGE_SIZE)
+            mm.check()
         done.set()
 
     async def reader() -> None:
@@ -536,7 +550,6 @@ async def states_seen_by_a_spinning_reader(policy: Policy, transactions: int) ->
     async with trio.open_nursery() as nursery:
         nursery.start_soon(reader)
         nursery.start_soon(writer)
-    mm.check()
     return seen
 
 

@@ -449,6 +449,7 @@ def test_lookups_across_chunk_boundaries_agree_with_a_linear_scan() -> None:
     for start, end in ranges:
         v = vma(start, end)
         tree.store(v.start, v.end, v)
+        tree.check(settled=True)
     assert len(tree._by_end._list._lists) > 5
     expected = list(tree)
     assert [(start // P, end // P) for start, end, _ in expected] == ranges
