@@ -159,9 +159,9 @@ class RWSemaphore:
             self._readers[task] += 1
 
     def _wake_writer(self) -> None:
-        woken = self._write_lot.unpark()
-        if woken:
-            self._writer = woken[0]
+        # Most releases find no writer waiting; unpark itself is several calls deep.
+        if len(self._write_lot):
+            self._writer = self._write_lot.unpark()[0]
 
 
 class SeqCount:
