@@ -13,10 +13,14 @@ import pytest
 import trio
 from trio.testing import Sequencer, assert_checkpoints, assert_no_checkpoints, wait_all_tasks_blocked
 
+from fakeproc.mm import syscalls
 from fakeproc.mm.locks import RWSemaphore, SeqCount, VmaLockFailed, VmaLocks
 from fakeproc.mm.mm import MemoryManager
+from fakeproc.mm.syscalls import MapFlags
 from fakeproc.mm.vma import PAGE_SIZE, Vma, VmFlags
-from fakeproc.sched import NeverPolicy, Preempter
+from fakeproc.sched import WRITER_STEP_NS, AlwaysPolicy, NeverPolicy, Policy, Preempter, RandomPolicy
+
+FIXED_ANONYMOUS = MapFlags.PRIVATE | MapFlags.ANONYMOUS | MapFlags.FIXED
 
 
 class Holder:
@@ -371,6 +375,87 @@ async def test_nowait_variants() -> None:
     lock.release_write()
 
 
+async def test_acquire_write_passes_the_given_point_on_a_free_lock_with_the_lock_held() -> None:
+    lock = RWSemaphore()
+    held_at_point: list[bool] = []
+
+    async def point() -> None:
+        held_at_point.append(lock.write_locked)
+
+    await lock.acquire_write(point)
+    assert held_at_point == [True]
+    lock.release_write()
+    # A point that does not yield leaves acquiring a cancellation point only.
+    with pytest.raises(AssertionError, match="did not yield"):
+        with assert_checkpoints():
+            await lock.acquire_write(point)
+    lock.release_write()
+
+
+async def test_acquire_write_after_waiting_skips_the_free_lock_point() -> None:
+    lock = RWSemaphore()
+    points: list[str] = []
+    log: list[str] = []
+
+    async def point() -> None:
+        points.append("point")
+
+    async def writer() -> None:
+        await lock.acquire_write(point)
+        log.append("w in")
+        lock.release_write()
+
+    async with trio.open_nursery() as nursery:
+        reader = await start(nursery, Holder(lock, False, log, "r"))
+        nursery.start_soon(writer)
+        await wait_all_tasks_blocked()
+        assert lock.statistics().writers_waiting == 1
+        await finish(reader)
+    assert log == ["r in", "r out", "w in"] and points == []
+
+
+async def test_acquire_write_with_a_point_in_a_cancelled_scope_takes_nothing() -> None:
+    lock = RWSemaphore()
+    points: list[str] = []
+
+    async def point() -> None:
+        points.append("point")
+
+    with trio.CancelScope() as scope:
+        scope.cancel()
+        with pytest.raises(trio.Cancelled):
+            await lock.acquire_write(point)
+    assert points == [] and not lock.write_locked
+
+
+async def test_cancelled_at_the_free_lock_point_gives_the_lock_to_the_next_writer() -> None:
+    lock = RWSemaphore()
+    log: list[str] = []
+    scope = trio.CancelScope()
+
+    async def yielding_point() -> None:
+        log.append("point")
+        await trio.sleep_forever()
+
+    async def first() -> None:
+        with scope:
+            await lock.acquire_write(yielding_point)
+            log.append("first in")  # never: cancelled at the point
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(first)
+        await wait_all_tasks_blocked()
+        assert lock.write_locked
+        second = await start(nursery, Holder(lock, True, log, "second"))
+        assert not second.holding
+        scope.cancel()
+        await wait_all_tasks_blocked()
+        assert second.holding
+        await finish(second)
+    assert log == ["point", "second in", "second out"]
+    assert not lock.write_locked
+
+
 # --- SeqCount -------------------------------------------------------------------
 
 
@@ -411,6 +496,72 @@ async def test_write_locked_bumps_seq_twice_and_commits_before_waiters_run() -> 
     assert not mm.mmap_lock.write_locked
     # The observer saw the committed state (seq even) while the lock was still held.
     assert seen == [(False, True, 1)]
+
+
+async def test_write_locked_on_a_free_lock_charges_one_writer_step_outside_the_transaction_steps() -> None:
+    mm, _ = make_mm()
+    async with mm.write_locked():
+        pass
+    stats = mm.preempter.stats
+    assert (stats.points, stats.virtual_ns, stats.yields) == (1, WRITER_STEP_NS, 0)
+    assert mm.stats.writer_steps == 0
+
+
+async def test_write_locked_in_a_cancelled_scope_takes_nothing() -> None:
+    mm, _ = make_mm()
+    with trio.CancelScope() as scope:
+        scope.cancel()
+        with pytest.raises(trio.Cancelled):
+            async with mm.write_locked():
+                raise AssertionError("entered a cancelled transaction")
+    assert not mm.mmap_lock.write_locked and mm.seq.value == 0
+    assert mm.preempter.stats.points == 0 and mm.stats.commits == 0
+
+
+async def states_seen_by_a_spinning_reader(policy: Policy, transactions: int) -> set[tuple[bool, bool]]:
+    """``(mmap_lock write-locked, mm_lock_seq odd)`` pairs a reader meets between checkpoints.
+
+    Meanwhile a writer unmaps and maps back the second page of a four-page
+    VMA, ``transactions`` times.
+    """
+    mm = MemoryManager(Preempter(policy))
+    vma = Vma(0x10000, 0x10000 + 4 * PAGE_SIZE, VmFlags.READ | VmFlags.WRITE)
+    mm.install(vma)
+    page = vma.start + PAGE_SIZE
+    seen: set[tuple[bool, bool]] = set()
+    done = trio.Event()
+
+    async def writer() -> None:
+        for number in range(transactions):
+            if number % 2:
+                await syscalls.mmap(mm, page, PAGE_SIZE, VmFlags.READ | VmFlags.WRITE, FIXED_ANONYMOUS)
+            else:
+                await syscalls.munmap(mm, page, PAGE_SIZE)
+            mm.check()
+        done.set()
+
+    async def reader() -> None:
+        while True:
+            seen.add((mm.mmap_lock.write_locked, mm.seq.writing))
+            if done.is_set():
+                return
+            await trio.lowlevel.checkpoint()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(reader)
+        nursery.start_soon(writer)
+    return seen
+
+
+@pytest.mark.parametrize("policy", [AlwaysPolicy(), RandomPolicy(1), RandomPolicy(7, 0.3)], ids=repr)
+async def test_a_reader_meets_mmap_lock_taken_with_the_sequence_still_even(policy: Policy) -> None:
+    seen = await states_seen_by_a_spinning_reader(policy, 50)
+    assert (True, False) in seen and (True, True) in seen, seen
+
+
+async def test_a_policy_that_never_yields_hides_the_taken_lock_from_readers() -> None:
+    seen = await states_seen_by_a_spinning_reader(NeverPolicy(), 50)
+    assert seen == {(False, False)}
 
 
 async def test_write_locked_releases_on_error() -> None:

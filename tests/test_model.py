@@ -657,6 +657,27 @@ async def test_dontunmap_source_may_stay_apart_from_a_neighbour_it_now_fits() ->
     mm.check()
 
 
+# --- flags inside the model are plain ints --------------------------------------------
+
+
+async def test_flags_given_as_enums_are_kept_as_plain_ints() -> None:
+    """VmFlags and MapFlags name bits at the edges; the VMAs hold ints, so no enum arithmetic runs per write."""
+    mm = MemoryManager(Preempter(NeverPolicy()), mmap_base=MMAP_BASE)
+    base = ARENA * P
+    fixed = MapFlags.PRIVATE | MapFlags.ANONYMOUS | MapFlags.FIXED | MapFlags.POPULATE
+    await syscalls.mmap(mm, base, 2 * P, VmFlags.READ | VmFlags.WRITE, fixed)
+    mm.check()
+    await syscalls.mprotect(mm, base + P, P, VmFlags.READ)
+    mm.check()
+    low, high = mm.vmas()
+    for vma, prot in ((low, VmFlags.READ | VmFlags.WRITE), (high, VmFlags.READ)):
+        assert type(vma.flags) is int, vma
+        assert vma.flags & ~VmFlags.ACCOUNT == prot | VmFlags.MAYREAD | VmFlags.MAYWRITE | VmFlags.MAYEXEC
+    assert low.flags & VmFlags.ACCOUNT and prot_to_text(low.flags) == "rw-" and prot_to_text(high.flags) == "r--"
+    high.set_flags(VmFlags.READ | VmFlags.EXEC)
+    assert type(high.flags) is int and prot_to_text(high.flags) == "r-x"
+
+
 # --- no state outside the address space -----------------------------------------------
 
 

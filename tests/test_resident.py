@@ -12,9 +12,14 @@ ranges = st.tuples(st.integers(0, SPAN), st.integers(0, SPAN))
 
 
 @settings(max_examples=400, deadline=None)
-@given(st.lists(st.tuples(st.booleans(), ranges), max_size=30), ranges)
-def test_ranges_match_the_pages_they_stand_for(operations: list[tuple[bool, tuple[int, int]]], probe: tuple[int, int]) -> None:
+@given(st.lists(st.tuples(st.booleans(), ranges), max_size=30), ranges, st.booleans())
+def test_ranges_match_the_pages_they_stand_for(
+    operations: list[tuple[bool, tuple[int, int]]], probe: tuple[int, int], small_chunks: bool
+) -> None:
     resident = ResidentRanges()
+    if small_chunks:
+        # Keys in chunks of a few, so that lookups cross from one chunk to the next.
+        resident._ends._reset(2)
     pages: set[int] = set()
     for adding, (start, end) in operations:
         if adding:

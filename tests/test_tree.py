@@ -426,3 +426,42 @@ class TreeMachine(RuleBasedStateMachine):
 
 TreeMachine.TestCase.settings = settings(max_examples=150, stateful_step_count=40, deadline=None)
 TestTreeMachine = pytest.mark.slow(TreeMachine.TestCase)
+
+
+class SmallChunkTreeMachine(TreeMachine):
+    """The same machine with the sorted range ends kept in chunks of a few keys, so lookups cross chunks."""
+
+    @initialize()
+    def setup(self) -> None:
+        super().setup()
+        self.tree._by_end._reset(4)
+
+
+SmallChunkTreeMachine.TestCase.settings = settings(max_examples=150, stateful_step_count=40, deadline=None)
+TestSmallChunkTreeMachine = pytest.mark.slow(SmallChunkTreeMachine.TestCase)
+
+
+def test_lookups_across_chunk_boundaries_agree_with_a_linear_scan() -> None:
+    # Ranges of one and two pages with one-page holes, in chunks of four keys.
+    tree = VmaTree()
+    tree._by_end._reset(4)
+    ranges = [(3 * i, 3 * i + 1 + i % 2) for i in range(40)]
+    for start, end in ranges:
+        v = vma(start, end)
+        tree.store(v.start, v.end, v)
+        tree.check(settled=True)
+    assert len(tree._by_end._list._lists) > 5
+    expected = list(tree)
+    assert [(start // P, end // P) for start, end, _ in expected] == ranges
+    for addr in range(0, (3 * 40 + 2) * P, P // 2):
+        above = [r for r in expected if r[1] > addr]
+        below = [r for r in expected if r[0] < addr]
+        assert tree.find(addr) == (above[0] if above else None), addr
+        assert tree.find_before(addr) == (below[-1] if below else None), addr
+        for length in (1, P, 5 * P):
+            assert tree.overlapping(addr, addr + length) == [r for r in above if r[0] < addr + length], addr
+    # A store across many chunks trims the two edge ranges and drops those between.
+    wide = vma(4, 100)
+    tree.store(wide.start, wide.end, wide)
+    tree.check(settled=False)
+    assert [(start // P, end // P) for start, end, _ in tree.overlapping(0, 102 * P)] == [(0, 1), (3, 4), (4, 100), (100, 101)]

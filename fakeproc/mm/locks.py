@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import errno
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import trio
@@ -38,7 +39,9 @@ class RWSemaphore:
     blocks readers that arrive after it, so a stream of readers cannot starve
     writers.  When a writer releases, every reader waiting at that moment is
     let in together before the next writer; so writers cannot starve readers
-    either.  Acquiring is always a checkpoint; only a holder may release.
+    either.  Acquiring is always a cancellation point, and a checkpoint
+    unless the caller gives the writer's own point to pass on a free lock;
+    only a holder may release.
     """
 
     def __init__(self) -> None:
@@ -111,8 +114,15 @@ class RWSemaphore:
             raise trio.WouldBlock
         self._writer = current_task()
 
-    async def acquire_write(self) -> None:
-        """Take the write lock, waiting for all holders.  O(1)."""
+    async def acquire_write(self, free_point: Callable[[], Awaitable[None]] = cancel_shielded_checkpoint) -> None:
+        """Take the write lock, waiting for all holders.  O(1) plus ``free_point``.
+
+        A free lock is taken at once and then ``free_point()`` runs with it
+        held; by default that is a checkpoint, as trio's own locks make.  A
+        caller may pass a point that yields only when its policy says so.  If
+        the point raises (a cancellation while it yields), the lock is given
+        back before the error propagates.
+        """
         await checkpoint_if_cancelled()
         try:
             self.acquire_write_nowait()
@@ -126,8 +136,12 @@ class RWSemaphore:
                 if self._writer is None and not len(self._write_lot):
                     self._admit_readers()
                 raise
-        else:
-            await cancel_shielded_checkpoint()
+            return
+        try:
+            await free_point()
+        except BaseException:
+            self.release_write()
+            raise
 
     def release_write(self) -> None:
         """Drop the write lock held by the current task.  O(1) plus wake-ups."""
@@ -145,9 +159,9 @@ class RWSemaphore:
             self._readers[task] += 1
 
     def _wake_writer(self) -> None:
-        woken = self._write_lot.unpark()
-        if woken:
-            self._writer = woken[0]
+        # Most releases find no writer waiting; unpark itself is several calls deep.
+        if len(self._write_lot):
+            self._writer = self._write_lot.unpark()[0]
 
 
 class SeqCount:

@@ -7,14 +7,14 @@ The rules of ``is_mergeable_vma``, ``can_vma_merge_left/right`` and
 
 from __future__ import annotations
 
-from .vma import PROT_MASK, AnonVma, Vma, VmFlags
+from .vma import PROT_MASK, VM_DONTEXPAND, VM_IO, VM_PFNMAP, VM_SOFTDIRTY, AnonVma, Vma
 
 #: Flags that never stop a merge (the kernel's VM_IGNORE_MERGE).
-IGNORE_MERGE = VmFlags.SOFTDIRTY
+IGNORE_MERGE = VM_SOFTDIRTY
 #: Flags that may differ between VMAs sharing an anon_vma (anon_vma_compatible).
-ANON_COMPAT_IGNORE = PROT_MASK | VmFlags.SOFTDIRTY
+ANON_COMPAT_IGNORE = PROT_MASK | VM_SOFTDIRTY
 #: Special mappings that never merge.
-UNMERGEABLE = VmFlags.DONTEXPAND | VmFlags.PFNMAP | VmFlags.IO
+UNMERGEABLE = VM_DONTEXPAND | VM_PFNMAP | VM_IO
 
 
 def _same_kind(a: Vma, b: Vma) -> bool:

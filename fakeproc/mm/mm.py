@@ -10,12 +10,11 @@ readers walk it through :mod:`fakeproc.mm.walk`.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-
-import trio
+from typing import Any
 
 from ..sched import WRITER_STEP_NS, Preempter
 from .locks import RWSemaphore, SeqCount, VmaLocks
@@ -147,7 +146,7 @@ class MemoryManager:
         return self.resident.count(start, end) // PAGE_SIZE
 
     def store(self, start: int, end: int, vma: Vma) -> None:
-        """Map ``[start, end)`` to ``vma`` in the tree and raise VmPeak.  O(log n + k), k ranges overwritten.
+        """Map ``[start, end)`` to ``vma`` in the tree and raise VmPeak.  O((k + 1) log n), k ranges overwritten.
 
         Every store of the model comes through here; an erase only shrinks
         the mapping, so it goes to the tree directly.
@@ -156,12 +155,12 @@ class MemoryManager:
         self.hiwater_vm = max(self.hiwater_vm, self.tree.mapped_bytes)
 
     def add_resident(self, start: int, end: int) -> None:
-        """Fault the pages of ``[start, end)`` in and raise VmHWM.  O(log n + k), k resident ranges it joins."""
+        """Fault the pages of ``[start, end)`` in and raise VmHWM.  O((k + 1) log n), k resident ranges it joins."""
         self.resident.add(start, end)
         self.hiwater_rss = max(self.hiwater_rss, self.rss)
 
     def drop_resident(self, start: int, end: int) -> None:
-        """Forget the faulted-in pages of ``[start, end)``.  O(log n + k), k resident ranges it meets."""
+        """Forget the faulted-in pages of ``[start, end)``.  O((k + 1) log n), k resident ranges it meets."""
         self.resident.remove(start, end)
 
     def allocate_shmem_inode(self) -> int:
@@ -180,10 +179,24 @@ class MemoryManager:
         """
         return WriteHold(self)
 
-    async def writer_preempt(self) -> None:
-        """The writer's preemption point, ending each step of a write transaction (counted in ``writer_steps``)."""
+    def writer_preempt(self) -> Coroutine[Any, Any, None]:
+        """The writer's preemption point, ending each step of a write transaction (counted in ``writer_steps``).
+
+        To be awaited at once.  A plain function handing back the policy's
+        point, not a coroutine of its own: every step passes here, and a
+        coroutine frame more per step is measurable.  O(1).
+        """
         self.stats.writer_steps += 1
-        await self.preempter.point(WRITER_STEP_NS)
+        return self.preempter.point(WRITER_STEP_NS)
+
+    def lock_taken_point(self) -> Coroutine[Any, Any, None]:
+        """The preemption point a writer passes on taking a free ``mmap_lock``, before ``mm_lock_seq`` turns odd.
+
+        It charges a writer step's virtual time but is not one of the
+        transaction's steps (``writer_steps`` does not count it).  To be
+        awaited at once, like :meth:`writer_preempt`.  O(1).
+        """
+        return self.preempter.point(WRITER_STEP_NS)
 
     def writer_inside(self) -> bool:
         """True while a writer holds ``mmap_lock`` (its transaction may be half done).  O(1)."""
@@ -226,17 +239,7 @@ class WriteHold:
 
     async def __aenter__(self) -> None:
         mm = self._mm
-        lock = mm.mmap_lock
-        try:
-            lock.acquire_write_nowait()
-        except trio.WouldBlock:
-            await lock.acquire_write()
-        else:
-            try:
-                await mm.preempter.point(WRITER_STEP_NS)
-            except BaseException:
-                lock.release_write()
-                raise
+        await mm.mmap_lock.acquire_write(mm.lock_taken_point)
         mm.seq.write_begin()
 
     async def __aexit__(

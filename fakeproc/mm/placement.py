@@ -11,7 +11,7 @@ import errno
 
 from ..errors import SyscallError
 from .mm import TASK_SIZE, MemoryManager
-from .vma import PAGE_SIZE, Vma, VmFlags
+from .vma import PAGE_SIZE, VM_GROWSDOWN, Vma
 
 #: stack_guard_gap: no placement without MAP_FIXED comes this close below a growsdown VMA.
 STACK_GUARD_GAP = 256 * PAGE_SIZE
@@ -29,7 +29,7 @@ def in_task_range(start: int, length: int) -> bool:
 
 def _gap_start(start: int, vma: Vma) -> int:
     """The lowest address a placed mapping may end at below ``vma`` (``vm_start_gap``)."""
-    return max(start - STACK_GUARD_GAP, 0) if vma.flags & VmFlags.GROWSDOWN else start
+    return max(start - STACK_GUARD_GAP, 0) if vma.flags & VM_GROWSDOWN else start
 
 
 def _hint_fits(mm: MemoryManager, hint: int, length: int) -> bool:

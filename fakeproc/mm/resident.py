@@ -6,6 +6,8 @@ from collections.abc import Iterator
 
 from sortedcontainers import SortedDict
 
+from .sortedkeys import key_above, key_below, keys_above
+
 
 class ResidentRanges:
     """Disjoint, non-adjacent ``[start, end)`` ranges of resident bytes, with their total.
@@ -24,56 +26,60 @@ class ResidentRanges:
         """Number of ranges.  O(1)."""
         return len(self._ends)
 
-    def _first_reaching(self, address: int) -> int:
-        """Index of the first range ending at or above ``address``.  O(log n)."""
-        index = self._ends.bisect_right(address)
-        if index and self._ends.peekitem(index - 1)[1] >= address:
-            index -= 1
-        return index
+    def _first_reaching(self, address: int) -> int | None:
+        """Start of the first range ending at or above ``address``, None if none does.  O(log n)."""
+        ends = self._ends
+        low = key_below(ends, address + 1)
+        if low is not None and ends[low] >= address:
+            return low
+        return key_above(ends, address)
 
     def add(self, start: int, end: int) -> None:
-        """Make ``[start, end)`` resident, merging it with every range it overlaps or touches.  O(log n + k)."""
+        """Make ``[start, end)`` resident, merging it with every range it overlaps or touches.  O((k + 1) log n), k ranges met."""
         if start >= end:
             return
         ends = self._ends
-        index = self._first_reaching(start)
-        while index < len(ends):
-            low, high = ends.peekitem(index)
-            if low > end:
-                break
-            start, end = min(start, low), max(end, high)
-            del ends[low]
+        low = self._first_reaching(start)
+        while low is not None and low <= end:
+            high = ends.pop(low)
             self.total -= high - low
+            start, end = min(start, low), max(end, high)
+            low = key_above(ends, low)
         ends[start] = end
         self.total += end - start
 
     def remove(self, start: int, end: int) -> None:
-        """Make ``[start, end)`` not resident, trimming or splitting the ranges it covers.  O(log n + k)."""
+        """Make ``[start, end)`` not resident, trimming or splitting the ranges it covers.  O((k + 1) log n), k ranges met."""
         if start >= end:
             return
-        for low, high in self.overlapping(start, end):
-            self.total -= high - low
-            whole_low, whole_high = self._containing(low)
-            del self._ends[whole_low]
-            if whole_low < start:
-                self._ends[whole_low] = start
-            if whole_high > end:
-                self._ends[end] = whole_high
-
-    def _containing(self, address: int) -> tuple[int, int]:
-        return self._ends.peekitem(self._ends.bisect_right(address) - 1)
+        ends = self._ends
+        low = self._first_reaching(start + 1)
+        while low is not None and low < end:
+            high = ends[low]
+            self.total -= min(high, end) - max(low, start)
+            # A range that starts below the hole keeps its key and only ends sooner.
+            if low < start:
+                ends[low] = start
+            else:
+                del ends[low]
+            if high > end:
+                ends[end] = high
+                return
+            low = key_above(ends, low)
 
     def overlapping(self, start: int, end: int) -> list[tuple[int, int]]:
         """The resident parts of ``[start, end)``, clipped to it, in address order.  O(log n + k)."""
-        ends = self._ends
         parts: list[tuple[int, int]] = []
         if start >= end:
             return parts
-        for index in range(self._first_reaching(start + 1), len(ends)):
-            low, high = ends.peekitem(index)
+        first = self._first_reaching(start + 1)
+        if first is None:
+            return parts
+        ends = self._ends
+        for low in keys_above(ends, first - 1):
             if low >= end:
                 break
-            parts.append((max(low, start), min(high, end)))
+            parts.append((max(low, start), min(ends[low], end)))
         return parts
 
     def count(self, start: int, end: int) -> int:

@@ -17,7 +17,26 @@ from ..errors import SyscallError
 from .mm import TASK_SIZE, MemoryManager
 from .placement import HUGE_PAGE_SIZE, get_unmapped_area, huge_aligned_area, in_task_range, mmap_address, page_align
 from .transaction import Transaction
-from .vma import MAY_MASK, PAGE_SHIFT, PAGE_SIZE, PROT_MASK, FileKind, MappedFile, Vma, VmFlags
+from .vma import (
+    MAY_MASK,
+    PAGE_SHIFT,
+    PAGE_SIZE,
+    PROT_MASK,
+    VM_ACCOUNT,
+    VM_DONTEXPAND,
+    VM_GROWSDOWN,
+    VM_MAYSHARE,
+    VM_MAYWRITE,
+    VM_NORESERVE,
+    VM_PFNMAP,
+    VM_READ,
+    VM_SHARED,
+    VM_WRITE,
+    FileKind,
+    MappedFile,
+    Vma,
+    VmFlags,
+)
 
 
 class MapFlags(enum.Flag):
@@ -31,6 +50,17 @@ class MapFlags(enum.Flag):
     NORESERVE = enum.auto()
 
 
+#: MapFlags' bits as plain ints, which mmap tests instead of the enum (as the model keeps vm_flags).
+MAP_PRIVATE = MapFlags.PRIVATE.value
+MAP_SHARED = MapFlags.SHARED.value
+MAP_ANONYMOUS = MapFlags.ANONYMOUS.value
+MAP_FIXED = MapFlags.FIXED.value
+MAP_FIXED_NOREPLACE = MapFlags.FIXED_NOREPLACE.value
+MAP_POPULATE = MapFlags.POPULATE.value
+MAP_GROWSDOWN = MapFlags.GROWSDOWN.value
+MAP_NORESERVE = MapFlags.NORESERVE.value
+
+
 class MremapFlags(enum.Flag):
     NONE = 0
     MAYMOVE = enum.auto()
@@ -38,10 +68,8 @@ class MremapFlags(enum.Flag):
     DONTUNMAP = enum.auto()
 
 
-#: The flags MAP_SHARED_VALIDATE accepts (LEGACY_MAP_MASK): all but fixed_noreplace.
-LEGACY_MAP_FLAGS = ~MapFlags.FIXED_NOREPLACE
 #: Mappings mremap may neither grow nor DONTUNMAP.
-UNEXPANDABLE = VmFlags.DONTEXPAND | VmFlags.PFNMAP
+UNEXPANDABLE = VM_DONTEXPAND | VM_PFNMAP
 #: Shared anonymous memory is a deleted shmem file, as maps shows it.
 SHMEM_PATH = "/dev/zero (deleted)"
 _ULONG = (1 << 64) - 1
@@ -60,18 +88,18 @@ def _round_hint(mm: MemoryManager, hint: int) -> int:
     return floor if 0 < hint < floor else hint
 
 
-def _place(mm: MemoryManager, addr: int, length: int, flags: MapFlags, file: MappedFile | None, offset: int) -> int:
+def _place(mm: MemoryManager, addr: int, length: int, flags: int, file: MappedFile | None, offset: int) -> int:
     """``__get_unmapped_area``: where the mapping goes, 2 MiB aligned for large private anonymous memory."""
-    if flags & (MapFlags.FIXED | MapFlags.FIXED_NOREPLACE):
+    if flags & (MAP_FIXED | MAP_FIXED_NOREPLACE):
         return mmap_address(mm, addr, length, fixed=True)
     addr = _round_hint(mm, addr)
-    huge = mm.limits.thp_align and not addr and file is None and not flags & MapFlags.SHARED
+    huge = mm.limits.thp_align and not addr and file is None and not flags & MAP_SHARED
     if huge and length % HUGE_PAGE_SIZE == 0:
         return huge_aligned_area(mm, length, offset)
     return mmap_address(mm, addr, length, fixed=False)
 
 
-def _file_vm_flags(vm: VmFlags, flags: MapFlags, file: MappedFile, offset: int, length: int) -> VmFlags:
+def _file_vm_flags(vm: int, flags: int, file: MappedFile, offset: int, length: int) -> int:
     """``do_mmap``'s checks of a file mapping, in its order; the flags the open file's access mode leaves.
 
     A shared mapping of a file opened read-only loses VM_SHARED and
@@ -79,49 +107,50 @@ def _file_vm_flags(vm: VmFlags, flags: MapFlags, file: MappedFile, offset: int, 
     """
     if length > file.max_size or offset >> PAGE_SHIFT > (file.max_size - length) >> PAGE_SHIFT:
         raise SyscallError(errno.EOVERFLOW, f"offset {offset:#x} + length {length:#x} passes the largest size of {file.path}")
-    kind = flags & (MapFlags.PRIVATE | MapFlags.SHARED)
-    if kind & MapFlags.SHARED:  # MAP_SHARED, or MAP_SHARED_VALIDATE (private and shared)
-        if kind & MapFlags.PRIVATE and flags & ~LEGACY_MAP_FLAGS:
+    kind = flags & (MAP_PRIVATE | MAP_SHARED)
+    if kind & MAP_SHARED:  # MAP_SHARED, or MAP_SHARED_VALIDATE (private and shared)
+        # MAP_SHARED_VALIDATE accepts only the legacy flags: all but fixed_noreplace.
+        if kind & MAP_PRIVATE and flags & MAP_FIXED_NOREPLACE:
             raise SyscallError(errno.EOPNOTSUPP, "private,shared (MAP_SHARED_VALIDATE) refuses fixed_noreplace")
-        if vm & VmFlags.WRITE and not file.writable:
+        if vm & VM_WRITE and not file.writable:
             raise SyscallError(errno.EACCES, f"{file.path} is not open for writing: no writable shared mapping")
-        vm |= VmFlags.SHARED | VmFlags.MAYSHARE
+        vm |= VM_SHARED | VM_MAYSHARE
         if not file.writable:
-            vm &= ~(VmFlags.SHARED | VmFlags.MAYWRITE)
-    elif kind != MapFlags.PRIVATE:
+            vm &= ~(VM_SHARED | VM_MAYWRITE)
+    elif kind != MAP_PRIVATE:
         raise SyscallError(errno.EINVAL, "one of private and shared is required")
     if not file.readable:
         raise SyscallError(errno.EACCES, f"{file.path} is not open for reading")
     if file.kind is FileKind.UNMAPPABLE:
         raise SyscallError(errno.ENODEV, f"{file.path} cannot be mapped (not a regular file or /dev/zero)")
-    if vm & VmFlags.GROWSDOWN:
+    if vm & VM_GROWSDOWN:
         raise SyscallError(errno.EINVAL, "growsdown needs a private anonymous mapping")
     return vm
 
 
-def _vm_flags(prot: VmFlags, flags: MapFlags, file: MappedFile | None, offset: int, length: int) -> VmFlags:
+def _vm_flags(prot: int, flags: int, file: MappedFile | None, offset: int, length: int) -> int:
     """The new VMA's flags, after the checks of the ``MAP_TYPE`` switch of ``do_mmap``."""
     vm = prot | MAY_MASK
-    if flags & MapFlags.GROWSDOWN:
-        vm |= VmFlags.GROWSDOWN
-    if flags & MapFlags.NORESERVE:
-        vm |= VmFlags.NORESERVE
-    kind = flags & (MapFlags.PRIVATE | MapFlags.SHARED)
+    if flags & MAP_GROWSDOWN:
+        vm |= VM_GROWSDOWN
+    if flags & MAP_NORESERVE:
+        vm |= VM_NORESERVE
+    kind = flags & (MAP_PRIVATE | MAP_SHARED)
     if file is not None:
         vm = _file_vm_flags(vm, flags, file, offset, length)
-    elif kind == MapFlags.SHARED:
-        if vm & VmFlags.GROWSDOWN:
+    elif kind == MAP_SHARED:
+        if vm & VM_GROWSDOWN:
             raise SyscallError(errno.EINVAL, "growsdown needs a private anonymous mapping")
-        vm |= VmFlags.SHARED | VmFlags.MAYSHARE
-    elif kind != MapFlags.PRIVATE:
+        vm |= VM_SHARED | VM_MAYSHARE
+    elif kind != MAP_PRIVATE:
         raise SyscallError(errno.EINVAL, "anonymous memory needs exactly one of private and shared")
-    if vm & (VmFlags.NORESERVE | VmFlags.SHARED | VmFlags.WRITE) == VmFlags.WRITE:
-        vm |= VmFlags.ACCOUNT
+    if vm & (VM_NORESERVE | VM_SHARED | VM_WRITE) == VM_WRITE:
+        vm |= VM_ACCOUNT
     return vm
 
 
 def _backing(
-    mm: MemoryManager, addr: int, length: int, vm_flags: VmFlags, file: MappedFile | None, offset: int
+    mm: MemoryManager, addr: int, length: int, vm_flags: int, file: MappedFile | None, offset: int
 ) -> tuple[MappedFile | None, int]:
     """(file, pgoff) of a new mapping.
 
@@ -130,8 +159,8 @@ def _backing(
     the mmap offset.
     """
     if file is None:
-        return (_new_shmem(mm, length), 0) if vm_flags & VmFlags.SHARED else (None, addr >> PAGE_SHIFT)
-    if file.kind is FileKind.ZERO and vm_flags & VmFlags.SHARED:
+        return (_new_shmem(mm, length), 0) if vm_flags & VM_SHARED else (None, addr >> PAGE_SHIFT)
+    if file.kind is FileKind.ZERO and vm_flags & VM_SHARED:
         return _new_shmem(mm, length), offset >> PAGE_SHIFT
     return file, offset >> PAGE_SHIFT
 
@@ -151,7 +180,7 @@ async def mmap(
     mm: MemoryManager,
     addr: int,
     length: int,
-    prot: VmFlags,
+    prot: int,
     flags: MapFlags,
     file: MappedFile | None = None,
     offset: int = 0,
@@ -159,14 +188,17 @@ async def mmap(
 ) -> int:
     """``mmap(2)``.  Returns the mapped address.
 
-    ``file`` is the open file to map (ignored with ``anonymous``).  Errors
+    ``prot`` is READ, WRITE and EXEC of :class:`VmFlags` (or the same bits
+    as a plain int).  ``file`` is the open file to map (ignored with
+    ``anonymous``).  Errors
     in the kernel's order: EINVAL (unaligned offset), EBADF (no file),
     EINVAL (length 0), ENOMEM (map_count above the limit), the address
     checks, EEXIST (fixed_noreplace), then the file's (EOVERFLOW, EACCES,
     ENODEV) and the map type.
     """
     check_mmap_offset(offset)
-    if flags & MapFlags.ANONYMOUS:
+    map_flags = flags.value
+    if map_flags & MAP_ANONYMOUS:
         file = None
     elif file is None:
         raise SyscallError(errno.EBADF, "a file mapping needs an open file (fd=N or PATH) or the anonymous flag")
@@ -178,14 +210,14 @@ async def mmap(
     async with mm.write_locked():
         if mm.map_count > mm.limits.max_map_count:
             raise SyscallError(errno.ENOMEM, f"more than max_map_count ({mm.limits.max_map_count}) VMAs")
-        addr = _place(mm, addr, length, flags, file, offset)
-        if flags & MapFlags.FIXED_NOREPLACE and mm.tree.overlapping(addr, addr + length):
+        addr = _place(mm, addr, length, map_flags, file, offset)
+        if map_flags & MAP_FIXED_NOREPLACE and mm.tree.overlapping(addr, addr + length):
             raise SyscallError(errno.EEXIST, f"{addr:#x}-{addr + length:#x} is already mapped")
-        vm_flags = _vm_flags(prot, flags, file, offset, length)
+        vm_flags = _vm_flags(int(prot), map_flags, file, offset, length)
         backing, pgoff = _backing(mm, addr, length, vm_flags, file, offset)
         tx = Transaction(mm)
         vma = await tx.map_new_range(Vma(addr, addr + length, vm_flags, pgoff, backing, name))
-        if flags & MapFlags.POPULATE:
+        if map_flags & MAP_POPULATE:
             await _fault(tx, vma, addr, addr + length)  # populate stops quietly where the file ends
     return addr
 
@@ -215,22 +247,26 @@ async def munmap(mm: MemoryManager, addr: int, length: int) -> None:
 # mprotect
 
 
-def _mprotect_flags(vma: Vma, prot: VmFlags) -> VmFlags:
+def _mprotect_flags(vma: Vma, prot: int) -> int:
     """The VMA's flags after mprotect, VM_ACCOUNT included (``mprotect_fixup``)."""
     old = vma.flags
     new = (old & ~PROT_MASK) | prot
     if new == old:
         return old
-    if new & VmFlags.WRITE:
-        if not old & (VmFlags.ACCOUNT | VmFlags.WRITE | VmFlags.SHARED | VmFlags.NORESERVE):
-            new |= VmFlags.ACCOUNT
-    elif old & VmFlags.ACCOUNT and vma.is_anonymous and vma.anon_vma is None:
-        new &= ~VmFlags.ACCOUNT
+    if new & VM_WRITE:
+        if not old & (VM_ACCOUNT | VM_WRITE | VM_SHARED | VM_NORESERVE):
+            new |= VM_ACCOUNT
+    elif old & VM_ACCOUNT and vma.is_anonymous and vma.anon_vma is None:
+        new &= ~VM_ACCOUNT
     return new
 
 
-async def mprotect(mm: MemoryManager, addr: int, length: int, prot: VmFlags) -> None:
-    """``mprotect(2)``.  A hole inside the range fails with ENOMEM after the part before it changed."""
+async def mprotect(mm: MemoryManager, addr: int, length: int, prot: int) -> None:
+    """``mprotect(2)``.  A hole inside the range fails with ENOMEM after the part before it changed.
+
+    ``prot`` is READ, WRITE and EXEC of :class:`VmFlags` (or the same bits as a plain int).
+    """
+    prot = int(prot)
     if addr < 0 or addr % PAGE_SIZE:
         raise SyscallError(errno.EINVAL, "address is not page aligned")
     if length < 0:
@@ -288,7 +324,7 @@ def _check_remap_vma(vma: Vma | None, old: int, old_len: int, new_len: int, flag
         raise SyscallError(errno.EFAULT, f"{old:#x} is not mapped")
     if new_len <= old_len and not flags & (MremapFlags.FIXED | MremapFlags.DONTUNMAP):
         return vma  # stays in place: any range may shrink
-    if old_len == 0 and not vma.flags & (VmFlags.SHARED | VmFlags.MAYSHARE):
+    if old_len == 0 and not vma.flags & (VM_SHARED | VM_MAYSHARE):
         raise SyscallError(errno.EINVAL, "old length 0 duplicates only shared mappings")
     if flags & MremapFlags.DONTUNMAP and vma.flags & UNEXPANDABLE:
         raise SyscallError(errno.EINVAL, "dontunmap of a special mapping")
@@ -391,7 +427,7 @@ async def _remap_move(tx: Transaction, start: int, length: int, new_addr: int, f
         if result is None and vma_start > start:
             raise SyscallError(errno.EFAULT, f"{start:#x} is not mapped")
         spans_several = spans_several or vma_end < end
-        if spans_several and vma.file is not None and vma.file.kind is FileKind.ZERO and not vma.flags & VmFlags.MAYSHARE:
+        if spans_several and vma.file is not None and vma.file.kind is FileKind.ZERO and not vma.flags & VM_MAYSHARE:
             raise SyscallError(errno.EFAULT, f"a private /dev/zero mapping at {vma_start:#x} cannot move with others")
         addr = max(vma_start, start)
         piece = min(end, vma_end) - addr
@@ -455,12 +491,12 @@ async def _fault(tx: Transaction, vma: Vma, start: int, end: int) -> bool:
     the cached pages of its aligned ``FAULT_AROUND_BYTES`` block too, within
     the VMA and never past the end of the file (``do_fault_around``).
     """
-    if not vma.flags & (VmFlags.READ | VmFlags.WRITE):
+    if not vma.flags & (VM_READ | VM_WRITE):
         return True
     end_of_file = _end_of_file(vma)
     stop = end if end_of_file is None else min(end, max(end_of_file, start))
     low, high = start, stop
-    reads_page_cache = vma.file is not None and vma.file.kind is FileKind.REGULAR and not vma.flags & VmFlags.WRITE
+    reads_page_cache = vma.file is not None and vma.file.kind is FileKind.REGULAR and not vma.flags & VM_WRITE
     if reads_page_cache and stop > start:
         low = max(vma.start, start & ~(FAULT_AROUND_BYTES - 1))
         block_end = -(-stop // FAULT_AROUND_BYTES) * FAULT_AROUND_BYTES

@@ -9,11 +9,13 @@ every intermediate state the kernel's own readers can.
 from __future__ import annotations
 
 import errno
+from collections.abc import Coroutine
+from typing import Any
 
 from ..errors import SyscallError
 from .merge import anon_vma_compatible, merge_sides
 from .mm import MemoryManager
-from .vma import AnonVma, Vma, VmFlags
+from .vma import VM_READ, VM_SHARED, VM_WRITE, AnonVma, Vma
 
 
 class Transaction:
@@ -22,8 +24,9 @@ class Transaction:
     def __init__(self, mm: MemoryManager) -> None:
         self.mm = mm
 
-    async def lock(self, vma: Vma) -> None:
-        await self.mm.vma_locks.start_write(vma)
+    def lock(self, vma: Vma) -> Coroutine[Any, Any, None]:
+        """Write-lock ``vma``; to be awaited at once (the lock's own coroutine, with no frame of ours around it)."""
+        return self.mm.vma_locks.start_write(vma)
 
     def check_split_limit(self) -> None:
         """``split_vma`` refuses to reach more than max_map_count VMAs."""
@@ -82,7 +85,7 @@ class Transaction:
         self.mm.store(vma.start, vma.end, vma)
         await self.mm.writer_preempt()
 
-    async def set_flags(self, vma: Vma, flags: VmFlags) -> None:
+    async def set_flags(self, vma: Vma, flags: int) -> None:
         vma.set_flags(flags)
         await self.mm.writer_preempt()
 
@@ -180,7 +183,7 @@ class Transaction:
         await self.store(target)
         return target
 
-    async def modify_flags(self, vma: Vma, start: int, end: int, flags: VmFlags) -> Vma:
+    async def modify_flags(self, vma: Vma, start: int, end: int, flags: int) -> Vma:
         """Give ``[start, end)`` of ``vma`` new flags, merging or splitting (``vma_modify_flags``)."""
         await self.lock(vma)
         probe = vma.copy(start, end)
@@ -202,9 +205,9 @@ class Transaction:
     async def fault_in(self, vma: Vma, start: int, end: int) -> None:
         """Fault pages of ``[start, end)`` in, as a write where allowed."""
         flags = vma.flags
-        if not flags & VmFlags.READ and not flags & VmFlags.WRITE:
+        if not flags & (VM_READ | VM_WRITE):
             return
-        private_write = flags & VmFlags.WRITE and not flags & VmFlags.SHARED
+        private_write = flags & (VM_WRITE | VM_SHARED) == VM_WRITE
         if private_write and vma.anon_vma is None:
             vma.anon_vma = self.reusable_anon_vma(vma) or self.mm.new_anon_vma()
         # A read of anonymous memory maps the shared zero page, which Rss does not count.

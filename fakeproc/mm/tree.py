@@ -15,6 +15,7 @@ from operator import itemgetter
 
 from sortedcontainers import SortedDict
 
+from .sortedkeys import key_above, key_below, keys_above
 from .vma import Vma
 
 
@@ -29,6 +30,9 @@ class VmaTree:
     after ``addr``" (the maps iterator's question) is one bisection.  The
     tree's own lookups keep no position; a reader walking it range by range
     owns a :class:`TreeCursor`.
+
+    Lookups ask for neighbours by address, never by rank, through
+    :mod:`.sortedkeys`.
     """
 
     __slots__ = ("_by_end", "_version", "mapped_bytes")
@@ -51,24 +55,25 @@ class VmaTree:
         the next one above it.  O(log n); a walk that asks range after range
         uses a :class:`TreeCursor` instead.
         """
-        ends = self._by_end
-        index = ends.bisect_right(addr)
-        if index == len(ends):
+        end = key_above(self._by_end, addr)
+        if end is None:
             return None
-        end, (start, vma) = ends.peekitem(index)
+        start, vma = self._by_end[end]
         return start, end, vma
 
     def find_before(self, addr: int) -> tuple[int, int, Vma] | None:
         """The last range with ``start < addr``.  O(log n)."""
         ends = self._by_end
-        index = ends.bisect_left(addr)
-        if index < len(ends):
-            end, (start, vma) = ends.peekitem(index)
+        # The range reaching addr (its end is addr or above) if it starts below addr, else the one before it.
+        end = key_above(ends, addr - 1)
+        if end is not None:
+            start, vma = ends[end]
             if start < addr:
                 return start, end, vma
-        if index == 0:
+        end = key_below(ends, addr)
+        if end is None:
             return None
-        end, (start, vma) = ends.peekitem(index - 1)
+        start, vma = ends[end]
         return start, end, vma
 
     def lookup(self, addr: int) -> Vma | None:
@@ -82,7 +87,7 @@ class VmaTree:
         """All ranges that intersect ``[start, end)``, in address order.  O(log n + k)."""
         result = []
         by_end = self._by_end
-        for range_end in by_end.irange(minimum=start, inclusive=(False, True)):
+        for range_end in keys_above(by_end, start):
             range_start, vma = by_end[range_end]
             if range_start >= end:
                 break
@@ -94,7 +99,7 @@ class VmaTree:
 
         Ranges that overlap the edges are trimmed, keeping their VMA: this is
         how ``vma_iter_store`` of a split-off VMA shrinks its neighbour's range
-        in the maple tree.  O(log n + k) for k overwritten ranges.
+        in the maple tree.  O((k + 1) log n) for k overwritten ranges.
         """
         if start >= end:
             raise ValueError(f"empty range {start:#x}-{end:#x}")
@@ -102,9 +107,9 @@ class VmaTree:
         self._version += 1
         # Each overlapped range is trimmed, dropped or taken over in place: a
         # key that survives is never deleted and set again.
-        index = ends.bisect_right(start)
-        while index < len(ends):
-            range_end, (range_start, old) = ends.peekitem(index)
+        range_end = key_above(ends, start)
+        while range_end is not None:
+            range_start, old = ends[range_end]
             if range_start >= end:
                 break
             self.mapped_bytes -= min(range_end, end) - max(range_start, start)
@@ -116,8 +121,7 @@ class VmaTree:
                 ends[start] = (range_start, old)
             if range_end >= end:
                 break
-            if range_start < start:
-                index += 1
+            range_end = key_above(ends, range_end)
         if vma is not None:
             ends[end] = (start, vma)
             self.mapped_bytes += end - start

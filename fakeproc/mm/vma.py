@@ -15,33 +15,56 @@ PAGE_SIZE = 4096
 PAGE_SHIFT = 12
 
 
-class VmFlags(enum.IntFlag):
-    """The subset of ``vm_flags`` that changes what maps shows or what merges.
+#: The subset of ``vm_flags`` bits that changes what maps shows or what
+#: merges, with the kernel's values (comparable with smaps' ``VmFlags`` line
+#: and the kernel's merge rules).  The model keeps and combines flags as
+#: plain ints: every operation tests several bits, and ``&`` or ``|`` on an
+#: ``enum.Flag`` costs a call into the enum machinery each time.
+VM_READ = 0x1
+VM_WRITE = 0x2
+VM_EXEC = 0x4
+VM_SHARED = 0x8
+VM_MAYREAD = 0x10
+VM_MAYWRITE = 0x20
+VM_MAYEXEC = 0x40
+VM_MAYSHARE = 0x80
+VM_GROWSDOWN = 0x100
+VM_PFNMAP = 0x400
+VM_IO = 0x4000
+VM_SOFTDIRTY = 0x8000000
+VM_DONTEXPAND = 0x40000
+VM_ACCOUNT = 0x100000
+VM_NORESERVE = 0x200000
+VM_DONTDUMP = 0x4000000
 
-    Values are the kernel's, so ``VmFlags`` can be compared with smaps'
-    ``VmFlags`` line and with the kernel's merge rules.
+
+class VmFlags(enum.IntFlag):
+    """The same bits by name, for code outside the model: parsing, printing, tests.
+
+    A ``VmFlags`` value may be given wherever the model takes flags (it is
+    an int); the model stores and returns plain ints.
     """
 
-    READ = 0x1
-    WRITE = 0x2
-    EXEC = 0x4
-    SHARED = 0x8
-    MAYREAD = 0x10
-    MAYWRITE = 0x20
-    MAYEXEC = 0x40
-    MAYSHARE = 0x80
-    GROWSDOWN = 0x100
-    ACCOUNT = 0x100000
-    NORESERVE = 0x200000
-    DONTEXPAND = 0x40000
-    DONTDUMP = 0x4000000
-    IO = 0x4000
-    PFNMAP = 0x400
-    SOFTDIRTY = 0x8000000
+    READ = VM_READ
+    WRITE = VM_WRITE
+    EXEC = VM_EXEC
+    SHARED = VM_SHARED
+    MAYREAD = VM_MAYREAD
+    MAYWRITE = VM_MAYWRITE
+    MAYEXEC = VM_MAYEXEC
+    MAYSHARE = VM_MAYSHARE
+    GROWSDOWN = VM_GROWSDOWN
+    ACCOUNT = VM_ACCOUNT
+    NORESERVE = VM_NORESERVE
+    DONTEXPAND = VM_DONTEXPAND
+    DONTDUMP = VM_DONTDUMP
+    IO = VM_IO
+    PFNMAP = VM_PFNMAP
+    SOFTDIRTY = VM_SOFTDIRTY
 
 
-PROT_MASK = VmFlags.READ | VmFlags.WRITE | VmFlags.EXEC
-MAY_MASK = VmFlags.MAYREAD | VmFlags.MAYWRITE | VmFlags.MAYEXEC
+PROT_MASK = VM_READ | VM_WRITE | VM_EXEC
+MAY_MASK = VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC
 
 
 def prot_from_text(text: str) -> VmFlags:
@@ -55,12 +78,8 @@ def prot_from_text(text: str) -> VmFlags:
     return flags
 
 
-def prot_to_text(flags: VmFlags) -> str:
-    return (
-        ("r" if flags & VmFlags.READ else "-")
-        + ("w" if flags & VmFlags.WRITE else "-")
-        + ("x" if flags & VmFlags.EXEC else "-")
-    )
+def prot_to_text(flags: int) -> str:
+    return ("r" if flags & VM_READ else "-") + ("w" if flags & VM_WRITE else "-") + ("x" if flags & VM_EXEC else "-")
 
 
 class FileKind(enum.Enum):
@@ -160,7 +179,7 @@ class Vma:
         self,
         start: int,
         end: int,
-        flags: VmFlags,
+        flags: int,
         pgoff: int = 0,
         file: MappedFile | None = None,
         name: str | None = None,
@@ -168,7 +187,8 @@ class Vma:
     ) -> None:
         self.start = start
         self.end = end
-        self.flags = flags
+        # A VmFlags given here is kept as the plain int the model works with.
+        self.flags = int(flags)
         self.pgoff = pgoff
         self.file = file
         self.name = name
@@ -194,8 +214,8 @@ class Vma:
         self.start, self.end, self.pgoff = start, end, pgoff
         self.line = None
 
-    def set_flags(self, flags: VmFlags) -> None:
-        self.flags = flags
+    def set_flags(self, flags: int) -> None:
+        self.flags = int(flags)
         self.line = None
 
     @property
@@ -218,7 +238,7 @@ class Vma:
         state = " detached" if self.detached else ""
         return (
             f"<Vma {self.start:#x}-{self.end:#x} {prot_to_text(self.flags)}"
-            f"{'s' if self.flags & VmFlags.SHARED else 'p'} pgoff={self.pgoff:#x}"
+            f"{'s' if self.flags & VM_SHARED else 'p'} pgoff={self.pgoff:#x}"
             f"{' ' + (self.file.path if self.file else self.name or '') if (self.file or self.name) else ''}"
             f" readers={self.readers}{state}>"
         )
