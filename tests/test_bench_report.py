@@ -148,6 +148,13 @@ def test_a_race_target_that_counts_no_runs_is_missed_without_a_factor() -> None:
            "within DURATION, `vma-nogapcheck_caught_runs`): measured 0, short of the limit of 2." in text
 
 
+def test_a_race_run_without_a_mode_the_targets_need_is_refused() -> None:
+    latency_run, read_run, idle, hog = summaries()
+    del hog["targets"]["mmap_passed_runs"]
+    with pytest.raises(ValueError, match="race_hog JSON has no target 'mmap_passed_runs'"):
+        render(latency_run, read_run, idle, hog, TEMPLATE.read_text())
+
+
 def test_swapped_race_runs_are_refused() -> None:
     latency_run, read_run, idle, hog = summaries()
     with pytest.raises(ValueError, match="--hog"):
