@@ -87,8 +87,17 @@ def test_race_rate_reports_every_field_and_leaves_nothing_running(tmp_path: Path
         assert set(row["first_failure_s"]) == {"median", "max"}
         # A broken mode may fail on its first read: its rates may be 0, never missing.
         assert row["reads_per_s_median"] >= 0 and row["cycles_per_s_median"] >= 0
+        # Every test run here reads maps, so the maps tests' median is the median of all.
+        assert row["maps_reads_per_s_median"] == row["reads_per_s_median"]
         assert isinstance(row["met"], bool) and row["expectation"]
     assert [row["broken"] for row in summary["modes"]] == [True, False]
-    assert summary["method"]["hogs"] >= 1 and summary["method"]["tests"] == ["split_maps"]
+    assert summary["method"]["hog"] is True and summary["method"]["hogs"] >= 1
+    assert summary["method"]["tests"] == ["split_maps"] and summary["method"]["duration_s"] == 0.5
+    assert set(summary["targets"]) == {"vma-nogapcheck_caught_runs", "vma_passed_runs", "vma_maps_reads_per_s"}
+    for result in summary["targets"].values():
+        assert result["runs"] == 1 and result["duration_s"] == 0.5 and isinstance(result["met"], bool)
+        assert result["target"].startswith(">= ")
+    assert summary["machine"]["loadavg"] >= 0
     for run in summary["runs"]:
-        assert len(run["reads_per_s"]) == 1 and run["failed_tests"] == (["split_maps"] if run["exit_status"] else [])
+        assert list(run["reads_per_s"]) == list(run["cycles_per_s"]) == ["split_maps"]
+        assert run["failed_tests"] == (["split_maps"] if run["exit_status"] else [])

@@ -31,7 +31,7 @@ from typing import IO
 
 from ..lab.daemon import mounted, spawn
 from ..mm.walk import LockMode
-from .common import REPO, Cleanup, dump_json, end_group, machine, run_guarded
+from .common import REPO, Cleanup, dump_json, end_group, machine, run_guarded, target
 
 RACE_SH = REPO / "scripts" / "race.sh"
 DEFAULT_MODES = ("vma-nogapcheck", "vma", "mmap")
@@ -43,9 +43,13 @@ CAUGHT_SHARE = 0.95
 RUN_SLACK_S = 120.0
 #: race.sh runs at most this many tests (all of them when none is named).
 MOST_TESTS = 6
+#: The tests that read ``maps`` end in this; the ``smaps`` ones are slower per read and always take mmap_lock.
+MAPS_SUFFIX = "_maps"
+#: Boundary reads per second the ``maps`` tests should reach in ``vma`` mode on an idle machine.
+MAPS_READS_PER_S_TARGET = 2000.0
 
-_READS = re.compile(r"^# \S+: \d+ boundary reads, ([0-9.]+)/s$", re.M)
-_CYCLES = re.compile(r"^# \S+: \d+ modify/restore cycles \(([0-9.]+)/s\)", re.M)
+_READS = re.compile(r"^# (\S+): \d+ boundary reads, ([0-9.]+)/s$", re.M)
+_CYCLES = re.compile(r"^# (\S+): \d+ modify/restore cycles \(([0-9.]+)/s\)", re.M)
 _FIRST_FAILURE = re.compile(r"^# \S+: first failure after ([0-9.]+) s$", re.M)
 _NOT_OK = re.compile(r"^not ok \d+ (\S+)(?: - (.*))?$", re.M)
 #: How much of a failed test's reason a run keeps.
@@ -65,10 +69,10 @@ class RaceRun:
     reasons: list[str] = field(default_factory=list)
     #: Seconds into its race that the first failing test failed; None when no test failed.
     first_failure_s: float | None = None
-    #: Boundary reads per second of each test that reached its race.
-    reads_per_s: list[float] = field(default_factory=list)
-    #: Modify/restore cycles per second of each test that reached its race.
-    cycles_per_s: list[float] = field(default_factory=list)
+    #: Boundary reads per second of each test that reached its race, by test name.
+    reads_per_s: dict[str, float] = field(default_factory=dict)
+    #: Modify/restore cycles per second of each test that reached its race, by test name.
+    cycles_per_s: dict[str, float] = field(default_factory=dict)
 
     @property
     def failed(self) -> bool:
@@ -87,8 +91,8 @@ def parse_tap(mode: str, index: int, exit_status: int, wall_s: float, output: st
                    failed_tests=[test for test, _ in not_ok],
                    reasons=[reason[:REASON_CHARS] for _, reason in not_ok],
                    first_failure_s=float(failures[0]) if failures else None,
-                   reads_per_s=[float(rate) for rate in _READS.findall(output)],
-                   cycles_per_s=[float(rate) for rate in _CYCLES.findall(output)])
+                   reads_per_s={test: float(rate) for test, rate in _READS.findall(output)},
+                   cycles_per_s={test: float(rate) for test, rate in _CYCLES.findall(output)})
 
 
 def one_run(work: Path, mode: str, index: int, args: argparse.Namespace) -> RaceRun:
@@ -123,6 +127,10 @@ def start_hogs(cleanup: Cleanup) -> int:
     return count
 
 
+def _median(values: Sequence[float]) -> float | None:
+    return round(statistics.median(values), 1) if values else None
+
+
 def _spread(values: Sequence[float]) -> dict[str, float | None]:
     if not values:
         return {"median": None, "max": None}
@@ -134,8 +142,9 @@ def summarize_mode(mode: str, runs: Sequence[RaceRun], duration: float) -> dict[
     broken = LockMode.parse(mode) in BROKEN_MODES
     failed = [run for run in runs if run.failed]
     caught = [run for run in failed if run.first_failure_s is not None and run.first_failure_s <= duration]
-    reads = [rate for run in runs for rate in run.reads_per_s]
-    cycles = [rate for run in runs for rate in run.cycles_per_s]
+    reads = [rate for run in runs for rate in run.reads_per_s.values()]
+    maps_reads = [rate for run in runs for test, rate in run.reads_per_s.items() if test.endswith(MAPS_SUFFIX)]
+    cycles = [rate for run in runs for rate in run.cycles_per_s.values()]
     if broken:
         needed = math.ceil(CAUGHT_SHARE * len(runs))
         expectation = f">= {needed}/{len(runs)} caught within {duration:g} s"
@@ -150,11 +159,34 @@ def summarize_mode(mode: str, runs: Sequence[RaceRun], duration: float) -> dict[
         "failed_runs": len(failed),
         "caught_runs": len(caught),
         "first_failure_s": _spread([run.first_failure_s for run in failed if run.first_failure_s is not None]),
-        "reads_per_s_median": round(statistics.median(reads), 1) if reads else None,
-        "cycles_per_s_median": round(statistics.median(cycles), 1) if cycles else None,
+        "reads_per_s_median": _median(reads),
+        "maps_reads_per_s_median": _median(maps_reads),
+        "cycles_per_s_median": _median(cycles),
         "expectation": expectation,
         "met": met,
     }
+
+
+def targets(rows: Sequence[dict[str, object]], duration: float) -> dict[str, dict[str, object]]:
+    """Each mode's expectation as a target, and the ``maps`` tests' reads/s in ``vma`` mode.  O(modes).
+
+    Each target also carries its mode's run count and ``DURATION``, which its wording quotes.
+    """
+    found: dict[str, dict[str, object]] = {}
+    for row in rows:
+        runs, failed, caught = row["runs"], row["failed_runs"], row["caught_runs"]
+        assert isinstance(runs, int) and isinstance(failed, int) and isinstance(caught, int)
+        if row["broken"]:
+            result = target(caught, math.ceil(CAUGHT_SHARE * runs), at_most=False)
+            key = f"{row['mode']}_caught_runs"
+        else:
+            result = target(runs - failed, runs, at_most=False)
+            key = f"{row['mode']}_passed_runs"
+        found[key] = {**result, "runs": runs, "duration_s": duration}
+        if row["mode"] == LockMode.VMA.value:
+            found["vma_maps_reads_per_s"] = {**target(row["maps_reads_per_s_median"], MAPS_READS_PER_S_TARGET,
+                                                      at_most=False), "runs": runs, "duration_s": duration}
+    return found
 
 
 def print_table(rows: Sequence[dict[str, object]], out: IO[str]) -> None:
@@ -237,9 +269,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         dump_json({
             "modes": rows,
+            "targets": targets(rows, args.duration),
             "runs": [asdict(run) for run in runs],
             "method": {"runs_per_mode": args.runs, "duration_s": args.duration, "tests": args.tests or "all",
-                       "hogs": hogs, "seconds_total": round(time.monotonic() - began, 1)},
+                       "hog": args.hog, "hogs": hogs, "seconds_total": round(time.monotonic() - began, 1)},
             "machine": machine(),
         })
     return 0

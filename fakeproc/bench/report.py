@@ -1,7 +1,8 @@
 """scripts/bench-report: write docs/benchmarks.md from the benchmark scripts' JSON.
 
-Every figure in the document is filled in from ``scripts/bench-latency --json``
-and ``scripts/bench-read --json`` output, so the text cannot disagree with its
+Every figure in the document is filled in from ``scripts/bench-latency --json``,
+``scripts/bench-read --json`` and two ``scripts/race-rate --json`` outputs (one
+on an idle machine, one with ``--hog``), so the text cannot disagree with its
 tables: the prose lives in ``benchmarks.md.in`` next to this module, with
 ``{{name}}`` where a figure goes.  The targets table and the MISSED lines come
 from ``TARGETS``.  The latency plot is redrawn from the same JSON.
@@ -53,15 +54,17 @@ def microseconds(us: float) -> str:
 class Target:
     """One row of the targets table: what is promised and which benchmark figure checks it."""
 
-    benchmark: str  # "latency" or "read": which JSON summary holds it
+    benchmark: str  # "latency", "read", "race_idle" or "race_hog": which JSON summary holds it
     key: str  # its name under that summary's "targets"
-    what: str  # with {bound} where the JSON's limit goes, so the limit is stated in one place only
+    # With {bound} where the JSON's limit goes, so the limit is stated in one place only; a race-rate
+    # target's wording may also quote its result's {runs} and {duration_s}.
+    what: str
     source: str
     show: Callable[[float], str]
 
     def stated(self, result: Summary) -> str:
         operator, limit = limit_of(result)
-        return self.what.format(bound=f"{'≤' if operator == '<=' else '≥'} {amount(limit)}")
+        return self.what.format(**{**result, "bound": f"{'≤' if operator == '<=' else '≥'} {amount(limit)}"})
 
 
 TARGETS: tuple[Target, ...] = (
@@ -81,6 +84,22 @@ TARGETS: tuple[Target, ...] = (
            "`scripts/bench-read`, mapper operations in-process", count),
     Target("read", "bytes_per_vma", "Daemon memory {bound} bytes per VMA",
            "`scripts/bench-read`, VmRSS growth over the largest clone", count),
+    Target("race_idle", "vma-nogapcheck_caught_runs",
+           "`vma-nogapcheck` caught within {duration_s:g} s in {bound} of {runs} runs, idle machine",
+           "`scripts/race-rate`, runs failed within DURATION", count),
+    Target("race_hog", "vma-nogapcheck_caught_runs",
+           "`vma-nogapcheck` caught within {duration_s:g} s in {bound} of {runs} runs, CPU hog",
+           "`scripts/race-rate --hog`, runs failed within DURATION", count),
+    Target("race_idle", "vma_passed_runs", "`vma` passes in {bound} of {runs} runs, idle machine",
+           "`scripts/race-rate`, runs without a failure", count),
+    Target("race_hog", "vma_passed_runs", "`vma` passes in {bound} of {runs} runs, CPU hog",
+           "`scripts/race-rate --hog`, runs without a failure", count),
+    Target("race_idle", "mmap_passed_runs", "`mmap` passes in {bound} of {runs} runs, idle machine",
+           "`scripts/race-rate`, runs without a failure", count),
+    Target("race_hog", "mmap_passed_runs", "`mmap` passes in {bound} of {runs} runs, CPU hog",
+           "`scripts/race-rate --hog`, runs without a failure", count),
+    Target("race_idle", "vma_maps_reads_per_s", "Boundary reads per second of the `maps` tests in `vma` mode {bound}",
+           "`scripts/race-rate`, median over the runs, idle machine", count),
 )
 
 
@@ -105,6 +124,8 @@ def gap(result: Summary) -> str:
     value = result["value"]
     if operator == "<=":
         return f"{amount(value - limit)} over the limit of {amount(limit)}, {factor(value / limit)} times it"
+    if value == 0:  # a race target can count no runs at all
+        return f"short of the limit of {amount(limit)}"
     return (f"{amount(limit - value)} short of the limit of {amount(limit)}, "
             f"which is {factor(limit / value)} times the figure")
 
@@ -114,11 +135,15 @@ def verdict(result: Summary) -> str:
 
 
 def targets_section(summaries: Mapping[str, Summary]) -> tuple[str, str]:
-    """The targets table and the MISSED lines, one per missed target."""
+    """The targets table and the MISSED lines, one per missed target; ValueError if a figure is missing.  O(targets)."""
     rows = ["| Target | Measured by | Figure | Met? |", "|---|---|---:|---|"]
     missed = []
     for target in TARGETS:
-        result = summaries[target.benchmark]["targets"][target.key]
+        results = summaries[target.benchmark]["targets"]
+        if target.key not in results:
+            # A race-rate run limited by --modes measures only some of its targets.
+            raise ValueError(f"the {target.benchmark} JSON has no target {target.key!r} ({target.source})")
+        result = results[target.key]
         shown = "n/a" if result["value"] is None else target.show(result["value"])
         rows.append(f"| {target.stated(result)} | {target.source} | **{shown}** | {verdict(result)} |")
         if result["met"] is False:
@@ -229,6 +254,37 @@ def read_fields(summary: Summary) -> dict[str, str]:
     }
 
 
+def race_fields(summary: Summary, name: str) -> dict[str, str]:
+    """One race-rate run's table and method, as ``{name}_table`` and the like.  O(modes)."""
+
+    def rate(value: float | None) -> str:
+        return "–" if value is None else count(value)
+
+    def seconds(value: float | None) -> str:
+        # race-rate keeps first failures to the ms, and a broken mode's are often well under a second.
+        return "–" if value is None else f"{value * 1e3:.0f} ms" if value < 1 else f"{value:.2f} s"
+
+    lines = ["| mode | runs | failed | caught within DURATION | first failure: median | max | "
+             "reads/s, `maps` tests | reads/s, all tests | cycles/s | expectation |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for row in summary["modes"]:
+        first = row["first_failure_s"]
+        lines.append(
+            f"| {row['mode']} | {row['runs']} | {row['failed_runs']} | {row['caught_runs']} | "
+            f"{seconds(first['median'])} | {seconds(first['max'])} | {rate(row['maps_reads_per_s_median'])} | "
+            f"{rate(row['reads_per_s_median'])} | {rate(row['cycles_per_s_median'])} | "
+            f"{row['expectation'].replace('>=', '≥')}: {'met' if row['met'] else 'MISSED'} |")
+    method = summary["method"]
+    tests = method["tests"]
+    return {
+        f"{name}_table": "\n".join(lines),
+        f"{name}_method": (f"{method['runs_per_mode']} runs per mode, `DURATION` {method['duration_s']:g} s, "
+                           f"tests: {'all of them' if tests == 'all' else ', '.join(f'`{test}`' for test in tests)}; "
+                           f"{method['seconds_total']:.0f} s in all"),
+        f"{name}_load": f"{summary['machine']['loadavg']:.2f}",
+    }
+
+
 def machine_line(latency: Summary, read: Summary) -> str:
     machine = latency["machine"]
     return (f"{machine['cpus']} CPUs, Linux {machine['kernel']}, Python {machine['python']}; load average "
@@ -248,12 +304,18 @@ def fill(template: str, fields: Mapping[str, str]) -> str:
     return PLACEHOLDER.sub(field, template)
 
 
-def render(latency: Summary, read: Summary, template: str) -> str:
-    """The whole document from the two summaries."""
-    targets_table, missed = targets_section({"latency": latency, "read": read})
+def render(latency: Summary, read: Summary, race_idle: Summary, race_hog: Summary, template: str) -> str:
+    """The whole document from the four summaries; ValueError if the race runs are swapped.  O(len(template))."""
+    if race_idle["method"]["hog"] or not race_hog["method"]["hog"]:
+        raise ValueError("the idle race-rate run must be without --hog and the hog run with it")
+    targets_table, missed = targets_section(
+        {"latency": latency, "read": read, "race_idle": race_idle, "race_hog": race_hog})
     fields = {
         **latency_fields(latency),
         **read_fields(read),
+        **race_fields(race_idle, "race_idle"),
+        **race_fields(race_hog, "race_hog"),
+        "race_hogs": str(race_hog["method"]["hogs"]),
         "machine": machine_line(latency, read),
         "targets_table": targets_table,
         "missed": missed,
@@ -275,10 +337,13 @@ def redraw_plot(latency: Summary, png: Path) -> bool:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="bench-report",
-        description="Write docs/benchmarks.md (and its plot) from the JSON of bench-latency --json and bench-read --json.",
+        description="Write docs/benchmarks.md (and its plot) from the JSON of bench-latency --json, "
+                    "bench-read --json, race-rate --json and race-rate --hog --json.",
     )
     parser.add_argument("latency", type=Path, help="the JSON that scripts/bench-latency --json printed")
     parser.add_argument("read", type=Path, help="the JSON that scripts/bench-read --json printed")
+    parser.add_argument("race_idle", type=Path, help="the JSON that scripts/race-rate --json printed on an idle machine")
+    parser.add_argument("race_hog", type=Path, help="the JSON that scripts/race-rate --hog --json printed")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks.md", help="default docs/benchmarks.md")
     parser.add_argument("--plot", type=Path, default=REPO / "docs" / "benchmarks-latency.png",
                         help="default docs/benchmarks-latency.png")
@@ -288,11 +353,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        latency, read = (json.loads(path.read_text()) for path in (args.latency, args.read))
+        latency, read, race_idle, race_hog = (json.loads(path.read_text())
+                                              for path in (args.latency, args.read, args.race_idle, args.race_hog))
+        page = render(latency, read, race_idle, race_hog, TEMPLATE.read_text())
     except (OSError, ValueError) as error:
         print(f"bench-report: {error}", file=sys.stderr)
         return 1
-    args.out.write_text(render(latency, read, TEMPLATE.read_text()))
+    args.out.write_text(page)
     print(f"bench-report: wrote {args.out}", file=sys.stderr)
     if redraw_plot(latency, args.plot):
         print(f"bench-report: wrote {args.plot}", file=sys.stderr)
