@@ -10,7 +10,8 @@ re-renders from the first record (``traverse``), which is how ``pread`` and
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Generator, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
 import trio
@@ -55,6 +56,26 @@ class NowaitIterator(SeqIterator[Record], Protocol[Record]):
     def steps_nowait(self, record: Record, index: int) -> Generator[tuple[Record | None, int], None, None]: ...
 
 
+class ReplayIterator(NowaitIterator[Record], Protocol[Record]):
+    """An iterator whose walks a page cache may replay instead of repeating.
+
+    ``content_version()`` names what the iterator would step to and show:
+    it changes whenever that may change, and is None while it cannot tell
+    (a change is under way).  ``replay_nowait`` takes recorded steps instead
+    of looking them up: exactly the steps ``steps_nowait`` would take from
+    ``position`` at this moment, with the same effects (points passed, the
+    position, the lock held, the bytes counted as shown), and returns the
+    number of steps taken in all.  It is asked only while the version equals
+    the one the steps were recorded at.
+    """
+
+    def content_version(self) -> int | None: ...
+
+    def replay_nowait(
+        self, steps: Sequence[tuple[Record | None, int]], shown: Sequence[int], taken: int, position: int
+    ) -> int: ...
+
+
 class PageObserver(Protocol):
     """Told when an iterator takes its locks for a page and when it drops them.
 
@@ -76,17 +97,60 @@ class PageObserver(Protocol):
 
 StepsNowait = Callable[[Record, int], Generator[tuple[Record | None, int], None, None]]
 
+#: Most pages one open file keeps: a few dozen pages, about 4 KiB of bytes
+#: plus one (record, index) pair per line each, so under half a MiB a file.
+CACHED_PAGES = 32
+
+
+@dataclass
+class PageCacheStats:
+    """How the fills of a page cache went: served from it, not found in it, found but out of date."""
+
+    hits: int = 0
+    misses: int = 0
+    #: Found, but the content had changed since it was rendered (at the start or half-way).
+    stale: int = 0
+
 
 class _Page:
-    """The records one fill gathers: it stops at the first record not wanted or that does not fit."""
+    """The records one fill gathers: it stops at the first record not wanted or that does not fit.
 
-    __slots__ = ("parts", "length", "wanted", "limit")
+    ``steps`` and ``shown``, when the fill is recorded for the page cache,
+    get every step taken after the first record and the bytes shown before
+    it; ``overflow`` is the size of a last record shown that did not fit.
+    """
 
-    def __init__(self, first: bytes, wanted: int, limit: int) -> None:
+    __slots__ = ("parts", "length", "wanted", "limit", "steps", "shown", "overflow")
+
+    def __init__(self, first: bytes, wanted: int, limit: int, recording: bool = False) -> None:
         self.parts = [first]
         self.length = len(first)
         self.wanted = wanted
         self.limit = limit
+        self.steps: list[tuple[object, int]] | None = [] if recording else None
+        self.shown: list[int] = []
+        self.overflow = 0
+
+
+class _CachedPage(Generic[Record]):
+    """One page as a fill rendered it: its first record, every later step, and the bytes.
+
+    ``shown[i]`` is how many bytes had been shown before step ``i``, and
+    ``shown[len(steps)]`` after the last; ``data`` is the whole page, before
+    a short read split it.
+    """
+
+    __slots__ = ("first", "steps", "shown", "data")
+
+    def __init__(self, first: Record, steps: list[tuple[Record | None, int]], shown: list[int], data: bytes) -> None:
+        self.first = first
+        self.steps = steps
+        self.shown = shown
+        self.data = data
+
+    def appended_through(self, taken: int) -> int:
+        """Bytes of the page once ``taken`` steps are done: the last step's record never fits."""
+        return self.shown[min(taken, len(self.steps) - 1)]
 
 
 class SeqFile(Generic[Record]):
@@ -97,9 +161,28 @@ class SeqFile(Generic[Record]):
     without awaiting wherever it allows; ``fast=False`` always awaits
     ``next``, which tests and benchmarks use to check that both paths give
     the same bytes and counters.
+
+    With ``cache`` (and the fast path), an iterator that can replay its
+    walks (a :class:`ReplayIterator`) gets a page cache: the last
+    :data:`CACHED_PAGES` pages this file rendered, each kept with the
+    content version it was rendered at.  A later fill that starts on the
+    same record at the same version takes the recorded steps instead of
+    looking them up and showing them, but only where the fast path would
+    step without awaiting; every other step is awaited as always and then
+    checked against the record.  So the bytes, positions, locks and every
+    preemption point are those of the uncached path; only the work goes.
+    ``cache_stats`` counts this file's fills, and ``cache_totals``, if
+    given, the same again (a process's totals, say).
     """
 
-    def __init__(self, iterator: SeqIterator[Record], *, fast: bool = True) -> None:
+    def __init__(
+        self,
+        iterator: SeqIterator[Record],
+        *,
+        fast: bool = True,
+        cache: bool = True,
+        cache_totals: PageCacheStats | None = None,
+    ) -> None:
         self.iterator = iterator
         self.buffer_size = PAGE_SIZE
         self.pending = b""
@@ -107,9 +190,21 @@ class SeqFile(Generic[Record]):
         self.read_pos = 0
         self._mutex = trio.Lock()
         self._steps_nowait: StepsNowait[Record] | None = getattr(iterator, "steps_nowait", None) if fast else None
+        self._replayer: ReplayIterator[Record] | None = (
+            iterator if cache and self._steps_nowait is not None and hasattr(iterator, "replay_nowait") else None  # type: ignore[assignment]
+        )
+        self.cache_stats = PageCacheStats()
+        self._cache_totals = cache_totals
+        #: Pages by (index after the first record, bytes wanted, buffer size), oldest first, all rendered at ``_cache_version``.
+        self._cache: dict[tuple[int, int, int], _CachedPage[Record]] = {}
+        self._cache_version: int | None = None
 
     def __repr__(self) -> str:
-        return f"<SeqFile index={self.index:#x} read_pos={self.read_pos} pending={len(self.pending)}>"
+        cache = self.cache_stats
+        return (
+            f"<SeqFile index={self.index:#x} read_pos={self.read_pos} pending={len(self.pending)}"
+            f" cached={len(self._cache)} hits={cache.hits} misses={cache.misses} stale={cache.stale}>"
+        )
 
     def _reset(self) -> None:
         self.index = 0
@@ -198,19 +293,106 @@ class SeqFile(Generic[Record]):
             record, first = await self._first_record()
             if record is None:
                 return b""
-            page = _Page(first, wanted, self.buffer_size)
-            while True:
-                record, done = self._take_nowait(record, page)
-                if done:
-                    break
-                record, done = self._take(page, (await self._next(record),))
-                if done:
-                    break
+            replayer = self._replayer
+            version = None if replayer is None else replayer.content_version()
+            key = (self.index, wanted, self.buffer_size)
+            cached = self._cached_page(key, record, version)
+            page = _Page(first, wanted, self.buffer_size, recording=version is not None and cached is None)
+            if cached is None or not await self._replay(record, page, cached, version):
+                await self._walk(record, page)
+            if page.steps is not None and replayer is not None and replayer.content_version() == version:
+                self._keep(key, record, page)
         finally:
             iterator.stop()
         data = b"".join(page.parts)
         self.pending = data[wanted:]
         return data[:wanted]
+
+    async def _walk(self, record: Record | None, page: _Page) -> None:
+        """Take records until the page is done: without awaiting wherever the iterator allows."""
+        while True:
+            record, done = self._take_nowait(record, page)
+            if done:
+                return
+            record, done = self._take(page, (await self._next(record),))
+            if done:
+                return
+
+    def _count(self, outcome: str) -> None:
+        for stats in (self.cache_stats, self._cache_totals):
+            if stats is not None:
+                setattr(stats, outcome, getattr(stats, outcome) + 1)
+
+    def _cached_page(self, key: tuple[int, int, int], first: Record, version: int | None) -> _CachedPage[Record] | None:
+        """The cached page that starts with ``first`` and is still what the iterator would render, if any.  O(1)."""
+        if self._replayer is None:
+            return None
+        if version != self._cache_version:
+            # Versions only move on: nothing kept can be current again.
+            if key in self._cache:
+                self._count("stale")
+            else:
+                self._count("misses")
+            self._cache.clear()
+            self._cache_version = version
+            return None
+        cached = self._cache.pop(key, None)
+        if cached is None or cached.first is not first:
+            self._count("misses")
+            return None
+        # Put back as the newest: eviction takes the page not used the longest.
+        self._cache[key] = cached
+        return cached
+
+    def _keep(self, key: tuple[int, int, int], first: Record, page: _Page) -> None:
+        assert page.steps is not None
+        page.shown.append(page.length + page.overflow)
+        cache = self._cache
+        if len(cache) >= CACHED_PAGES:
+            del cache[next(iter(cache))]
+        cache[key] = _CachedPage(first, page.steps, page.shown, b"".join(page.parts))  # type: ignore[arg-type]
+
+    async def _replay(self, record: Record, page: _Page, cached: _CachedPage[Record], version: int | None) -> bool:
+        """Fill ``page`` from ``cached``, stepping as the fast path would; False if it went stale first.
+
+        The replayer takes recorded steps where ``steps_nowait`` would take
+        them; the steps it leaves are awaited as always.  Only such a step
+        can let a writer in, so it is checked afterwards against the
+        version and the record.  From a step that no longer matches, the
+        caller walks on as the uncached path does: nothing was done that
+        it would not have done.  O(steps awaited) plus O(1) per run of
+        replayed steps.
+        """
+        replayer = self._replayer
+        assert replayer is not None
+        steps, shown, data = cached.steps, cached.shown, cached.data
+        last = len(steps)
+        taken = 0
+        while True:
+            before = taken
+            taken = replayer.replay_nowait(steps, shown, taken, self.index)
+            if taken > before:
+                record, self.index = steps[taken - 1]  # type: ignore[assignment]
+                end = cached.appended_through(taken)
+                page.parts.append(data[page.length : end])
+                page.length = end
+                if taken == last:
+                    self._count("hits")
+                    return True
+            stepped = await self._next(record)
+            after, done = self._take(page, (stepped,))
+            expected = steps[taken]
+            taken += 1
+            if replayer.content_version() != version or stepped[0] is not expected[0] or stepped[1] != expected[1]:
+                self._count("stale")
+                if done:
+                    return True
+                record = after  # type: ignore[assignment]
+                return False
+            if done:
+                self._count("hits")
+                return True
+            record = after  # type: ignore[assignment]
 
     def _take_nowait(self, record: Record, page: _Page) -> tuple[Record | None, bool]:
         """Step and take records for as long as the iterator can step without awaiting."""
@@ -231,13 +413,18 @@ class SeqFile(Generic[Record]):
         """
         show = self.iterator.show
         parts, length, wanted, limit = page.parts, page.length, page.wanted, page.limit
+        recorded, shown = page.steps, page.shown
         done = False
         for record, self.index in steps:
+            if recorded is not None:
+                recorded.append((record, self.index))
+                shown.append(length)
             if record is None or length >= wanted:
                 done = True
                 break
             text = show(record)
             if length + len(text) >= limit:
+                page.overflow = len(text)
                 done = True
                 break
             parts.append(text)

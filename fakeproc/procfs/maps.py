@@ -8,7 +8,7 @@ the last VMA: GATE (the [vsyscall] line comes next) and END.
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 
 from ..mm.mm import MemoryManager
 from ..mm.vma import PAGE_SIZE, Vma, VmFlags
@@ -167,6 +167,57 @@ class VmaIterator:
             if looked_up:
                 preempter.passed(passed)
                 walker.hold_nowait(found)
+
+    def content_version(self) -> int | None:
+        """What the walk would find and show changes only with ``mm_lock_seq``; None while a writer is inside.  O(1).
+
+        Every change of a VMA, of the tree and of the resident pages happens
+        while the sequence is odd, and it only moves on.
+        """
+        seq = self.mm.seq.value
+        return None if seq & 1 else seq
+
+    def replay_nowait(
+        self, steps: Sequence[tuple[Vma | None, int]], shown: Sequence[int], taken: int, position: int
+    ) -> int:
+        """Take ``steps[taken:]``, recorded at this content version, as :meth:`steps_nowait` would step now.
+
+        The same checks in the same order, the same points passed, the same
+        ``last_pos`` and VMA held; ``shown[i]`` stands for the bytes shown
+        before step ``i`` (``page_bytes``).  Returns how many steps are
+        taken in all.  O(steps taken), no lookup and no rendering.
+        """
+        walker = self.walker
+        if not walker.can_walk_nowait():
+            return taken
+        preempter = self.mm.preempter
+        open_from = BOUNDARY_BYTES if walker.lookup_points and preempter.policy.opens_boundary_windows else END
+        step_points = 1 + walker.lookup_points
+        quiet = preempter.policy.quiet_points(QUIET_LOOKAHEAD)
+        last = len(steps)
+        passed = 0
+        looked_up = False
+        found: Vma | None = None
+        while taken < last:
+            record, index = steps[taken]
+            if position != GATE:
+                if passed + step_points > quiet or shown[taken] >= open_from:
+                    break
+                looked_up = True
+                if index == GATE:
+                    passed += 1
+                    found = None
+                else:
+                    passed += step_points
+                    found = record
+                    self.last_pos = position
+            position = index
+            taken += 1
+            self.page_bytes = shown[taken]
+        if looked_up:
+            preempter.passed(passed)
+            walker.hold_nowait(found)
+        return taken
 
     async def _find(self, position: int, at_boundary: bool) -> tuple[Vma | None, int]:
         vma = await self.walker.get_next(position, at_boundary)
