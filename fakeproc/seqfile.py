@@ -97,8 +97,9 @@ class PageObserver(Protocol):
 
 StepsNowait = Callable[[Record, int], Generator[tuple[Record | None, int], None, None]]
 
-#: Most pages one open file keeps: a few dozen pages, about 4 KiB of bytes
-#: plus one (record, index) pair per line each, so under half a MiB a file.
+#: Most pages one open file keeps, all rendered at one content version:
+#: about 4 KiB of bytes plus a (record, index) pair and an int per record
+#: each, so a few hundred KiB at most per open file.
 CACHED_PAGES = 32
 
 
@@ -163,9 +164,9 @@ class SeqFile(Generic[Record]):
     the same bytes and counters.
 
     With ``cache`` (and the fast path), an iterator that can replay its
-    walks (a :class:`ReplayIterator`) gets a page cache: the last
-    :data:`CACHED_PAGES` pages this file rendered, each kept with the
-    content version it was rendered at.  A later fill that starts on the
+    walks (a :class:`ReplayIterator`) gets a page cache: the first
+    :data:`CACHED_PAGES` pages this file rendered at the current content
+    version, dropped together when it moves on.  A later fill that starts on the
     same record at the same version takes the recorded steps instead of
     looking them up and showing them, but only where the fast path would
     step without awaiting; every other step is awaited as always and then
@@ -195,7 +196,7 @@ class SeqFile(Generic[Record]):
         )
         self.cache_stats = PageCacheStats()
         self._cache_totals = cache_totals
-        #: Pages by (index after the first record, bytes wanted, buffer size), oldest first, all rendered at ``_cache_version``.
+        #: Pages by (index after the first record, bytes wanted, buffer size), all rendered at ``_cache_version``.
         self._cache: dict[tuple[int, int, int], _CachedPage[Record]] = {}
         self._cache_version: int | None = None
 
@@ -336,21 +337,22 @@ class SeqFile(Generic[Record]):
             self._cache.clear()
             self._cache_version = version
             return None
-        cached = self._cache.pop(key, None)
+        cached = self._cache.get(key)
         if cached is None or cached.first is not first:
             self._count("misses")
             return None
-        # Put back as the newest: eviction takes the page not used the longest.
-        self._cache[key] = cached
         return cached
 
     def _keep(self, key: tuple[int, int, int], first: Record, page: _Page) -> None:
         assert page.steps is not None
-        page.shown.append(page.length + page.overflow)
         cache = self._cache
-        if len(cache) >= CACHED_PAGES:
-            del cache[next(iter(cache))]
-        cache[key] = _CachedPage(first, page.steps, page.shown, b"".join(page.parts))  # type: ignore[arg-type]
+        # Full, the cache keeps the pages it has: a reader going through more
+        # pages than it holds, again and again, then still finds the first
+        # ones, where evicting the oldest would leave it none.  Every page is
+        # dropped together as soon as the content changes.
+        if len(cache) < CACHED_PAGES:
+            page.shown.append(page.length + page.overflow)
+            cache[key] = _CachedPage(first, page.steps, page.shown, b"".join(page.parts))  # type: ignore[arg-type]
 
     async def _replay(self, record: Record, page: _Page, cached: _CachedPage[Record], version: int | None) -> bool:
         """Fill ``page`` from ``cached``, stepping as the fast path would; False if it went stale first.
