@@ -8,6 +8,7 @@ the last VMA: GATE (the [vsyscall] line comes next) and END.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Generator, Sequence
 
 from ..mm.mm import MemoryManager
@@ -182,10 +183,12 @@ class VmaIterator:
     ) -> int:
         """Take ``steps[taken:]``, recorded at this content version, as :meth:`steps_nowait` would step now.
 
-        The same checks in the same order, the same points passed, the same
+        The same steps pass the same checks and points and leave the same
         ``last_pos`` and VMA held; ``shown[i]`` stands for the bytes shown
-        before step ``i`` (``page_bytes``).  Returns how many steps are
-        taken in all.  O(steps taken), no lookup and no rendering.
+        before step ``i`` (``page_bytes``), never less than before step
+        ``i - 1``.  Returns how many steps are taken in all.  O(log n): the
+        run of steps allowed is found by arithmetic and bisection, with no
+        lookup and no rendering.
         """
         walker = self.walker
         if not walker.can_walk_nowait():
@@ -195,29 +198,33 @@ class VmaIterator:
         step_points = 1 + walker.lookup_points
         quiet = preempter.policy.quiet_points(QUIET_LOOKAHEAD)
         last = len(steps)
-        passed = 0
-        looked_up = False
-        found: Vma | None = None
-        while taken < last:
-            record, index = steps[taken]
-            if position != GATE:
-                if passed + step_points > quiet or shown[taken] >= open_from:
-                    break
-                looked_up = True
-                if index == GATE:
-                    passed += 1
-                    found = None
-                else:
-                    passed += step_points
-                    found = record
-                    self.last_pos = position
-            position = index
-            taken += 1
-            self.page_bytes = shown[taken]
-        if looked_up:
+        end = taken
+        if position != GATE:
+            # Every step but one from the gate to the end is a lookup; one goes while
+            # the points before it and its own stay quiet and the page is short of the boundary.
+            lookups = last - 1 if steps[-1][1] == END else last
+            end = min(lookups, taken + quiet // step_points, bisect_left(shown, open_from, taken, lookups))
+        if end > taken:
+            found, reached = steps[end - 1]
+            last_found = end - 1
+            passed = (end - taken) * step_points
+            if reached == GATE:
+                # Only the last lookup can find nothing (the gate is shown next), and it passes one point.
+                found = None
+                last_found -= 1
+                passed += 1 - step_points
+            if last_found >= taken:
+                # last_pos is where the last VMA found was looked up from.
+                self.last_pos = steps[last_found - 1][1] if last_found > taken else position
             preempter.passed(passed)
             walker.hold_nowait(found)
-        return taken
+            position = reached
+        if end < last and position == GATE:
+            # After the gate comes the end: no point, nothing to check.
+            end += 1
+        if end > taken:
+            self.page_bytes = shown[end]
+        return end
 
     async def _find(self, position: int, at_boundary: bool) -> tuple[Vma | None, int]:
         vma = await self.walker.get_next(position, at_boundary)
