@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import trio
 
@@ -123,12 +123,12 @@ class _Page:
 
     __slots__ = ("parts", "length", "wanted", "limit", "steps", "shown", "overflow")
 
-    def __init__(self, first: bytes, wanted: int, limit: int, recording: bool = False) -> None:
+    def __init__(self, first: bytes, wanted: int, limit: int) -> None:
         self.parts = [first]
         self.length = len(first)
         self.wanted = wanted
         self.limit = limit
-        self.steps: list[tuple[object, int]] | None = [] if recording else None
+        self.steps: list[tuple[Any, int]] | None = None
         self.shown: list[int] = []
         self.overflow = 0
 
@@ -191,9 +191,8 @@ class SeqFile(Generic[Record]):
         self.read_pos = 0
         self._mutex = trio.Lock()
         self._steps_nowait: StepsNowait[Record] | None = getattr(iterator, "steps_nowait", None) if fast else None
-        self._replayer: ReplayIterator[Record] | None = (
-            iterator if cache and self._steps_nowait is not None and hasattr(iterator, "replay_nowait") else None  # type: ignore[assignment]
-        )
+        replays = cache and self._steps_nowait is not None and hasattr(iterator, "replay_nowait")
+        self._replayer: ReplayIterator[Record] | None = iterator if replays else None  # type: ignore[assignment]
         self.cache_stats = PageCacheStats()
         self._cache_totals = cache_totals
         #: Pages by (index after the first record, bytes wanted, buffer size), all rendered at ``_cache_version``.
@@ -294,20 +293,33 @@ class SeqFile(Generic[Record]):
             record, first = await self._first_record()
             if record is None:
                 return b""
-            replayer = self._replayer
-            version = None if replayer is None else replayer.content_version()
-            key = (self.index, wanted, self.buffer_size)
-            cached = self._cached_page(key, record, version)
-            page = _Page(first, wanted, self.buffer_size, recording=version is not None and cached is None)
-            if cached is None or not await self._replay(record, page, cached, version):
+            page = _Page(first, wanted, self.buffer_size)
+            if self._replayer is None:
                 await self._walk(record, page)
-            if page.steps is not None and replayer is not None and replayer.content_version() == version:
-                self._keep(key, record, page)
+            else:
+                await self._fill_through_cache(self._replayer, record, page)
         finally:
             iterator.stop()
         data = b"".join(page.parts)
         self.pending = data[wanted:]
         return data[:wanted]
+
+    async def _fill_through_cache(self, replayer: ReplayIterator[Record], first: Record, page: _Page) -> None:
+        """Fill ``page`` from a kept page that is still current, or walk it and keep it."""
+        version = replayer.content_version()
+        key = (self.index, page.wanted, page.limit)
+        cached = self._cached_page(key, first, version)
+        if cached is not None and version is not None:
+            record, done = await self._replay(replayer, first, page, cached, version)
+            if not done:
+                await self._walk(record, page)
+            return
+        if version is not None:
+            page.steps = []
+        await self._walk(first, page)
+        # Kept only if no writer came in during the page: then every step saw this version.
+        if page.steps is not None and replayer.content_version() == version:
+            self._keep(key, first, page)
 
     async def _walk(self, record: Record | None, page: _Page) -> None:
         """Take records until the page is done: without awaiting wherever the iterator allows."""
@@ -326,8 +338,6 @@ class SeqFile(Generic[Record]):
 
     def _cached_page(self, key: tuple[int, int, int], first: Record, version: int | None) -> _CachedPage[Record] | None:
         """The cached page that starts with ``first`` and is still what the iterator would render, if any.  O(1)."""
-        if self._replayer is None:
-            return None
         if version != self._cache_version:
             # Versions only move on: nothing kept can be current again.
             if key in self._cache:
@@ -344,7 +354,7 @@ class SeqFile(Generic[Record]):
         return cached
 
     def _keep(self, key: tuple[int, int, int], first: Record, page: _Page) -> None:
-        assert page.steps is not None
+        assert page.steps is not None, "a page is kept only if its steps were recorded"
         cache = self._cache
         # Full, the cache keeps the pages it has: a reader going through more
         # pages than it holds, again and again, then still finds the first
@@ -352,21 +362,21 @@ class SeqFile(Generic[Record]):
         # dropped together as soon as the content changes.
         if len(cache) < CACHED_PAGES:
             page.shown.append(page.length + page.overflow)
-            cache[key] = _CachedPage(first, page.steps, page.shown, b"".join(page.parts))  # type: ignore[arg-type]
+            cache[key] = _CachedPage(first, page.steps, page.shown, b"".join(page.parts))
 
-    async def _replay(self, record: Record, page: _Page, cached: _CachedPage[Record], version: int | None) -> bool:
-        """Fill ``page`` from ``cached``, stepping as the fast path would; False if it went stale first.
+    async def _replay(
+        self, replayer: ReplayIterator[Record], record: Record | None, page: _Page, cached: _CachedPage[Record], version: int
+    ) -> tuple[Record | None, bool]:
+        """Fill ``page`` from ``cached``, stepping as the fast path would; return the last record stepped to and whether the page is done.
 
         The replayer takes recorded steps where ``steps_nowait`` would take
         them; the steps it leaves are awaited as always.  Only such a step
         can let a writer in, so it is checked afterwards against the
         version and the record.  From a step that no longer matches, the
         caller walks on as the uncached path does: nothing was done that
-        it would not have done.  O(steps awaited) plus O(1) per run of
+        it would not have done.  O(steps awaited) plus O(log n) per run of
         replayed steps.
         """
-        replayer = self._replayer
-        assert replayer is not None
         steps, shown, data = cached.steps, cached.shown, cached.data
         last = len(steps)
         taken = 0
@@ -374,27 +384,23 @@ class SeqFile(Generic[Record]):
             before = taken
             taken = replayer.replay_nowait(steps, shown, taken, self.index)
             if taken > before:
-                record, self.index = steps[taken - 1]  # type: ignore[assignment]
+                record, self.index = steps[taken - 1]
                 end = cached.appended_through(taken)
                 page.parts.append(data[page.length : end])
                 page.length = end
                 if taken == last:
                     self._count("hits")
-                    return True
-            stepped = await self._next(record)
-            after, done = self._take(page, (stepped,))
+                    return record, True
+            stepped = await self._next(record)  # type: ignore[arg-type]
+            record, done = self._take(page, (stepped,))
             expected = steps[taken]
             taken += 1
             if replayer.content_version() != version or stepped[0] is not expected[0] or stepped[1] != expected[1]:
                 self._count("stale")
-                if done:
-                    return True
-                record = after  # type: ignore[assignment]
-                return False
+                return record, done
             if done:
                 self._count("hits")
-                return True
-            record = after  # type: ignore[assignment]
+                return record, True
 
     def _take_nowait(self, record: Record, page: _Page) -> tuple[Record | None, bool]:
         """Step and take records for as long as the iterator can step without awaiting."""
