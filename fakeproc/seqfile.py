@@ -56,6 +56,10 @@ class NowaitIterator(SeqIterator[Record], Protocol[Record]):
     def steps_nowait(self, record: Record, index: int) -> Generator[tuple[Record | None, int], None, None]: ...
 
 
+#: A step of a recorded page: the record and index stepped to, and the bytes shown before it.
+Step = tuple[Record | None, int, int]
+
+
 class ReplayIterator(NowaitIterator[Record], Protocol[Record]):
     """An iterator whose walks a page cache may replay instead of repeating.
 
@@ -65,15 +69,18 @@ class ReplayIterator(NowaitIterator[Record], Protocol[Record]):
     of looking them up: exactly the steps ``steps_nowait`` would take from
     ``position`` at this moment, with the same effects (points passed, the
     position, the lock held, the bytes counted as shown), and returns the
-    number of steps taken in all.  It is asked only while the version equals
-    the one the steps were recorded at.
+    number of steps taken in all.  Each step is the record and index it
+    stepped to and the bytes shown before it; ``shown_at_end`` is the bytes
+    shown after the last.  It is asked only while the version equals the
+    one the steps were recorded at.
     """
 
     def content_version(self) -> int | None: ...
 
-    def replay_nowait(
-        self, steps: Sequence[tuple[Record | None, int]], shown: Sequence[int], taken: int, position: int
-    ) -> int: ...
+    def replay_nowait(self, steps: Sequence[Step[Record]], shown_at_end: int, taken: int, position: int) -> int: ...
+
+
+StepsNowait = Callable[[Record, int], Generator[tuple[Record | None, int], None, None]]
 
 
 class PageObserver(Protocol):
@@ -95,7 +102,6 @@ class PageObserver(Protocol):
         ...
 
 
-StepsNowait = Callable[[Record, int], Generator[tuple[Record | None, int], None, None]]
 
 #: Most pages one open file keeps, all rendered at one content version:
 #: about 4 KiB of bytes plus a (record, index) pair and an int per record
@@ -116,42 +122,40 @@ class PageCacheStats:
 class _Page:
     """The records one fill gathers: it stops at the first record not wanted or that does not fit.
 
-    ``steps`` and ``shown``, when the fill is recorded for the page cache,
-    get every step taken after the first record and the bytes shown before
-    it; ``overflow`` is the size of a last record shown that did not fit.
+    ``steps``, when the fill is recorded for the page cache, gets every
+    step taken after the first record; ``overflow`` is the size of a last
+    record shown that did not fit.
     """
 
-    __slots__ = ("parts", "length", "wanted", "limit", "steps", "shown", "overflow")
+    __slots__ = ("parts", "length", "wanted", "limit", "steps", "overflow")
 
     def __init__(self, first: bytes, wanted: int, limit: int) -> None:
         self.parts = [first]
         self.length = len(first)
         self.wanted = wanted
         self.limit = limit
-        self.steps: list[tuple[Any, int]] | None = None
-        self.shown: list[int] = []
+        self.steps: list[Step[Any]] | None = None
         self.overflow = 0
 
 
 class _CachedPage(Generic[Record]):
     """One page as a fill rendered it: its first record, every later step, and the bytes.
 
-    ``shown[i]`` is how many bytes had been shown before step ``i``, and
-    ``shown[len(steps)]`` after the last; ``data`` is the whole page, before
-    a short read split it.
+    ``shown_at_end`` is how many bytes had been shown after the last step;
+    ``data`` is the whole page, before a short read split it.
     """
 
-    __slots__ = ("first", "steps", "shown", "data")
+    __slots__ = ("first", "steps", "shown_at_end", "data")
 
-    def __init__(self, first: Record, steps: list[tuple[Record | None, int]], shown: list[int], data: bytes) -> None:
+    def __init__(self, first: Record, steps: list[Step[Record]], shown_at_end: int, data: bytes) -> None:
         self.first = first
         self.steps = steps
-        self.shown = shown
+        self.shown_at_end = shown_at_end
         self.data = data
 
     def appended_through(self, taken: int) -> int:
         """Bytes of the page once ``taken`` steps are done: the last step's record never fits."""
-        return self.shown[min(taken, len(self.steps) - 1)]
+        return self.steps[min(taken, len(self.steps) - 1)][2]
 
 
 class SeqFile(Generic[Record]):
@@ -361,8 +365,7 @@ class SeqFile(Generic[Record]):
         # ones, where evicting the oldest would leave it none.  Every page is
         # dropped together as soon as the content changes.
         if len(cache) < CACHED_PAGES:
-            page.shown.append(page.length + page.overflow)
-            cache[key] = _CachedPage(first, page.steps, page.shown, b"".join(page.parts))
+            cache[key] = _CachedPage(first, page.steps, page.length + page.overflow, b"".join(page.parts))
 
     async def _replay(
         self, replayer: ReplayIterator[Record], record: Record | None, page: _Page, cached: _CachedPage[Record], version: int
@@ -377,14 +380,14 @@ class SeqFile(Generic[Record]):
         it would not have done.  O(steps awaited) plus O(log n) per run of
         replayed steps.
         """
-        steps, shown, data = cached.steps, cached.shown, cached.data
+        steps, data = cached.steps, cached.data
         last = len(steps)
         taken = 0
         while True:
             before = taken
-            taken = replayer.replay_nowait(steps, shown, taken, self.index)
+            taken = replayer.replay_nowait(steps, cached.shown_at_end, taken, self.index)
             if taken > before:
-                record, self.index = steps[taken - 1]
+                record, self.index, _ = steps[taken - 1]
                 end = cached.appended_through(taken)
                 page.parts.append(data[page.length : end])
                 page.length = end
@@ -421,12 +424,11 @@ class SeqFile(Generic[Record]):
         """
         show = self.iterator.show
         parts, length, wanted, limit = page.parts, page.length, page.wanted, page.limit
-        recorded, shown = page.steps, page.shown
+        recorded = page.steps
         done = False
         for record, self.index in steps:
             if recorded is not None:
-                recorded.append((record, self.index))
-                shown.append(length)
+                recorded.append((record, self.index, length))
             if record is None or length >= wanted:
                 done = True
                 break

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Generator, Sequence
+from operator import itemgetter
 
 from ..mm.mm import MemoryManager
 from ..mm.vma import PAGE_SIZE, Vma, VmFlags
 from ..mm.walk import LockMode, Walker, make_walker
 from ..process import Process
-from ..seqfile import PageObserver, SeqFile
+from ..seqfile import PageObserver, SeqFile, Step
 
 GATE = (1 << 64) - 2
 END = (1 << 64) - 1
@@ -25,6 +26,9 @@ QUIET_LOOKAHEAD = 1024
 #: A lookup made once a page holds this many bytes is at the page boundary
 #: (about two lines before the end): its race window may open whatever the slice says.
 BOUNDARY_BYTES = PAGE_SIZE - 192
+
+#: The bytes shown before a recorded step.
+_shown = itemgetter(2)
 
 #: Where the x86-64 vsyscall page starts: above every user address.
 GATE_START = 0xFFFFFFFFFF600000
@@ -178,15 +182,13 @@ class VmaIterator:
         seq = self.mm.seq.value
         return None if seq & 1 else seq
 
-    def replay_nowait(
-        self, steps: Sequence[tuple[Vma | None, int]], shown: Sequence[int], taken: int, position: int
-    ) -> int:
+    def replay_nowait(self, steps: Sequence[Step[Vma]], shown_at_end: int, taken: int, position: int) -> int:
         """Take ``steps[taken:]``, recorded at this content version, as :meth:`steps_nowait` would step now.
 
         The same steps pass the same checks and points and leave the same
-        ``last_pos`` and VMA held; ``shown[i]`` stands for the bytes shown
-        before step ``i`` (``page_bytes``), never less than before step
-        ``i - 1``.  Returns how many steps are taken in all.  O(log n): the
+        ``last_pos``, VMA held and ``page_bytes``; the bytes shown before a
+        step, recorded with it, never fall from one step to the next.
+        Returns how many steps are taken in all.  O(log n): the
         run of steps allowed is found by arithmetic and bisection, with no
         lookup and no rendering.
         """
@@ -203,9 +205,9 @@ class VmaIterator:
             # Every step but one from the gate to the end is a lookup; one goes while
             # the points before it and its own stay quiet and the page is short of the boundary.
             lookups = last - 1 if steps[-1][1] == END else last
-            end = min(lookups, taken + quiet // step_points, bisect_left(shown, open_from, taken, lookups))
+            end = min(lookups, taken + quiet // step_points, bisect_left(steps, open_from, taken, lookups, key=_shown))
         if end > taken:
-            found, reached = steps[end - 1]
+            found, reached, _ = steps[end - 1]
             last_found = end - 1
             passed = (end - taken) * step_points
             if reached == GATE:
@@ -223,7 +225,7 @@ class VmaIterator:
             # After the gate comes the end: no point, nothing to check.
             end += 1
         if end > taken:
-            self.page_bytes = shown[end]
+            self.page_bytes = steps[end][2] if end < last else shown_at_end
         return end
 
     async def _find(self, position: int, at_boundary: bool) -> tuple[Vma | None, int]:
