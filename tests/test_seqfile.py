@@ -537,7 +537,7 @@ async def test_runs_of_lines_read_and_count_as_single_steps(
     taken = 0
     take_nowait = MapsIterator.take_nowait
 
-    def counting_take(self: MapsIterator, *args: int) -> tuple[list[bytes], Vma | None, int, bool]:
+    def counting_take(self: MapsIterator, *args: int) -> tuple[list[bytes], Vma | None, int, bool, int]:
         nonlocal taken
         result = take_nowait(self, *args)  # type: ignore[arg-type]
         taken += len(result[0])
