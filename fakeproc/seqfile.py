@@ -340,7 +340,11 @@ class SeqFile(Generic[Record]):
             if not done:
                 await self._walk(record, page)
             return
-        if version is not None:
+        # Full, the cache keeps the pages it has: a reader going through more
+        # pages than it holds, again and again, then still finds the first
+        # ones, where evicting the oldest would leave it none.  So a page it
+        # could not keep is not recorded, and costs what an uncached one does.
+        if version is not None and len(self._cache) < CACHED_PAGES:
             page.steps = []
         await self._walk(first, page)
         # Kept only if no writer came in during the page: then every step saw this version.
@@ -381,13 +385,8 @@ class SeqFile(Generic[Record]):
 
     def _keep(self, key: tuple[int, int, int], first: Record, page: _Page) -> None:
         assert page.steps is not None, "a page is kept only if its steps were recorded"
-        cache = self._cache
-        # Full, the cache keeps the pages it has: a reader going through more
-        # pages than it holds, again and again, then still finds the first
-        # ones, where evicting the oldest would leave it none.  Every page is
-        # dropped together as soon as the content changes.
-        if len(cache) < CACHED_PAGES:
-            cache[key] = _CachedPage(first, page.steps, page.length + page.overflow, b"".join(page.parts))
+        # Recorded only while there was room, and the file's mutex kept other fills out since.
+        self._cache[key] = _CachedPage(first, page.steps, page.length + page.overflow, b"".join(page.parts))
 
     async def _replay(
         self, replayer: ReplayIterator[Record], record: Record | None, page: _Page, cached: _CachedPage[Record], version: int
