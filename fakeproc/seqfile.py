@@ -56,8 +56,58 @@ class NowaitIterator(SeqIterator[Record], Protocol[Record]):
     def steps_nowait(self, record: Record, index: int) -> Generator[tuple[Record | None, int], None, None]: ...
 
 
-#: A step of a recorded page: the record and index stepped to, and the bytes shown before it.
-Step = tuple[Record | None, int, int]
+class StepLog(Generic[Record]):
+    """The steps of a recorded fill: the record and index each stepped to, and the bytes shown before it.
+
+    A step taken alone is added as it is; a run of steps taken at once is
+    kept as the iterator's own lists and spread into the columns only when
+    a replay first asks for them, so a fill that is never replayed pays one
+    append per run, whatever its length.
+    """
+
+    __slots__ = ("_records", "_indices", "_shown", "_runs")
+
+    def __init__(self) -> None:
+        self._records: list[Record | None] = []
+        self._indices: list[int] = []
+        self._shown: list[int] = []
+        #: Runs not yet spread: the steps added alone before each, its records, the bytes shown before each, how many, their index.
+        self._runs: list[tuple[int, Sequence[Record], Sequence[int], int, Callable[[Record], int]]] = []
+
+    def add(self, record: Record | None, index: int, shown: int) -> None:
+        """Add one step.  O(1) amortized."""
+        self._records.append(record)
+        self._indices.append(index)
+        self._shown.append(shown)
+
+    def add_run(self, records: Sequence[Record], shown: Sequence[int], count: int, index_of: Callable[[Record], int]) -> None:
+        """Add steps to the first ``count`` of ``records``, ``shown[j]`` bytes shown before the j-th, each at ``index_of(record)``.
+
+        The sequences are kept, not copied: the caller must not change them.  O(1).
+        """
+        self._runs.append((len(self._records), records, shown, count, index_of))
+
+    def columns(self) -> tuple[list[Record | None], list[int], list[int]]:
+        """The records, indexes and bytes shown of every step in order.  O(steps) the first time, O(1) after."""
+        if self._runs:
+            records: list[Record | None] = []
+            indices: list[int] = []
+            shown: list[int] = []
+            spread = 0
+            for alone_before, run_records, run_shown, count, index_of in self._runs:
+                records += self._records[spread:alone_before]
+                indices += self._indices[spread:alone_before]
+                shown += self._shown[spread:alone_before]
+                stepped = run_records[:count]
+                records += stepped
+                indices += map(index_of, stepped)
+                shown += run_shown[:count]
+                spread = alone_before
+            records += self._records[spread:]
+            indices += self._indices[spread:]
+            shown += self._shown[spread:]
+            self._records, self._indices, self._shown, self._runs = records, indices, shown, []
+        return self._records, self._indices, self._shown
 
 
 class RunIterator(NowaitIterator[Record], Protocol[Record]):
@@ -69,13 +119,13 @@ class RunIterator(NowaitIterator[Record], Protocol[Record]):
     held), in place of it; it may stop sooner, and the steps it leaves are
     awaited.  It returns the texts to add, the last record stepped to and
     its index, whether the page is done, and the size of a last record
-    shown that did not fit (0 if none).  Given a ``recorded`` list, it
-    appends each :data:`Step` it took, as a fill recorded for the page
-    cache does.
+    shown that did not fit (0 if none).  Given a ``recorded`` log, it adds
+    the steps it took to it (:meth:`StepLog.add_run`), as a fill recorded
+    for the page cache does.
     """
 
     def take_nowait(
-        self, record: Record, index: int, length: int, wanted: int, limit: int, recorded: list[Step[Record]] | None
+        self, record: Record, index: int, length: int, wanted: int, limit: int, recorded: StepLog[Record] | None
     ) -> tuple[list[bytes], Record | None, int, bool, int]: ...
 
 
@@ -96,7 +146,7 @@ class ReplayIterator(NowaitIterator[Record], Protocol[Record]):
 
     def content_version(self) -> int | None: ...
 
-    def replay_nowait(self, steps: Sequence[Step[Record]], shown_at_end: int, taken: int, position: int) -> int: ...
+    def replay_nowait(self, steps: StepLog[Record], shown_at_end: int, taken: int, position: int) -> int: ...
 
 
 class PageObserver(Protocol):
@@ -120,11 +170,11 @@ class PageObserver(Protocol):
 
 StepsNowait = Callable[[Record, int], Generator[tuple[Record | None, int], None, None]]
 TakeNowait = Callable[
-    [Record, int, int, int, int, list[Step[Record]] | None], tuple[list[bytes], Record | None, int, bool, int]
+    [Record, int, int, int, int, StepLog[Record] | None], tuple[list[bytes], Record | None, int, bool, int]
 ]
 
 #: Most pages one open file keeps, all rendered at one content version:
-#: about 4 KiB of bytes plus a (record, index) pair and an int per record
+#: about 4 KiB of bytes plus a record, an index and an int per record
 #: each, so a few hundred KiB at most per open file.
 CACHED_PAGES = 32
 
@@ -154,7 +204,7 @@ class _Page:
         self.length = len(first)
         self.wanted = wanted
         self.limit = limit
-        self.steps: list[Step[Any]] | None = None
+        self.steps: StepLog[Any] | None = None
         self.overflow = 0
 
 
@@ -162,20 +212,24 @@ class _CachedPage(Generic[Record]):
     """One page as a fill rendered it: its first record, every later step, and the bytes.
 
     ``shown_at_end`` is how many bytes had been shown after the last step;
-    ``data`` is the whole page, before a short read split it.
+    ``parts`` make the whole page, before a short read split it.  Both the
+    steps and the bytes are put together only when the page is first
+    replayed: a page that never is costs its fill nothing more.
     """
 
-    __slots__ = ("first", "steps", "shown_at_end", "data")
+    __slots__ = ("first", "steps", "shown_at_end", "_parts")
 
-    def __init__(self, first: Record, steps: list[Step[Record]], shown_at_end: int, data: bytes) -> None:
+    def __init__(self, first: Record, steps: StepLog[Record], shown_at_end: int, parts: list[bytes]) -> None:
         self.first = first
         self.steps = steps
         self.shown_at_end = shown_at_end
-        self.data = data
+        self._parts = parts
 
-    def appended_through(self, taken: int) -> int:
-        """Bytes of the page once ``taken`` steps are done: the last step's record never fits."""
-        return self.steps[min(taken, len(self.steps) - 1)][2]
+    def data(self) -> bytes:
+        """The whole page.  O(page) the first time, O(1) after."""
+        if len(self._parts) != 1:
+            self._parts = [b"".join(self._parts)]
+        return self._parts[0]
 
 
 class SeqFile(Generic[Record]):
@@ -345,7 +399,7 @@ class SeqFile(Generic[Record]):
         # ones, where evicting the oldest would leave it none.  So a page it
         # could not keep is not recorded, and costs what an uncached one does.
         if version is not None and len(self._cache) < CACHED_PAGES:
-            page.steps = []
+            page.steps = StepLog()
         await self._walk(first, page)
         # Kept only if no writer came in during the page: then every step saw this version.
         if page.steps is not None and replayer.content_version() == version:
@@ -386,7 +440,8 @@ class SeqFile(Generic[Record]):
     def _keep(self, key: tuple[int, int, int], first: Record, page: _Page) -> None:
         assert page.steps is not None, "a page is kept only if its steps were recorded"
         # Recorded only while there was room, and the file's mutex kept other fills out since.
-        self._cache[key] = _CachedPage(first, page.steps, page.length + page.overflow, b"".join(page.parts))
+        # The fill joins the same parts for the reader and never changes them after.
+        self._cache[key] = _CachedPage(first, page.steps, page.length + page.overflow, page.parts)
 
     async def _replay(
         self, replayer: ReplayIterator[Record], record: Record | None, page: _Page, cached: _CachedPage[Record], version: int
@@ -401,15 +456,17 @@ class SeqFile(Generic[Record]):
         it would not have done.  O(steps awaited) plus O(log n) per run of
         replayed steps.
         """
-        steps, data = cached.steps, cached.data
-        last = len(steps)
+        steps, data = cached.steps, cached.data()
+        records, indices, shown = steps.columns()
+        last = len(records)
         taken = 0
         while True:
             before = taken
             taken = replayer.replay_nowait(steps, cached.shown_at_end, taken, self.index)
             if taken > before:
-                record, self.index, _ = steps[taken - 1]
-                end = cached.appended_through(taken)
+                record, self.index = records[taken - 1], indices[taken - 1]
+                # The last step's record never fits: the page ends with the bytes shown before it.
+                end = shown[min(taken, last - 1)]
                 page.parts.append(data[page.length : end])
                 page.length = end
                 if taken == last:
@@ -417,9 +474,9 @@ class SeqFile(Generic[Record]):
                     return record, True
             stepped = await self._next(record)  # type: ignore[arg-type]
             record, done = self._take(page, (stepped,))
-            expected = steps[taken]
+            expected_record, expected_index = records[taken], indices[taken]
             taken += 1
-            if replayer.content_version() != version or stepped[0] is not expected[0] or stepped[1] != expected[1]:
+            if replayer.content_version() != version or stepped[0] is not expected_record or stepped[1] != expected_index:
                 self._count("stale")
                 return record, done
             if done:
@@ -456,7 +513,7 @@ class SeqFile(Generic[Record]):
         done = False
         for record, self.index in steps:
             if recorded is not None:
-                recorded.append((record, self.index, length))
+                recorded.add(record, self.index, length)
             if record is None or length >= wanted:
                 done = True
                 break

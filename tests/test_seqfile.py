@@ -592,9 +592,11 @@ async def test_a_run_records_for_the_page_cache_what_single_steps_do(
         first = await read_all(seq, sizes)
         kept = {
             key: (
-                (page.first.start, [(vma.start if vma is not None else None, index, shown) for vma, index, shown in page.steps]),
+                page.first.start,
+                [vma.start if vma is not None else None for vma in page.steps.columns()[0]],
+                *page.steps.columns()[1:],
                 page.shown_at_end,
-                page.data,
+                page.data(),
             )
             for key, page in seq._cache.items()
         }

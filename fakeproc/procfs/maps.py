@@ -9,15 +9,15 @@ the last VMA: GATE (the [vsyscall] line comes next) and END.
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Generator, Sequence
+from collections.abc import Generator
 from itertools import accumulate
-from operator import attrgetter, itemgetter
+from operator import attrgetter
 
 from ..mm.mm import MemoryManager
 from ..mm.vma import PAGE_SIZE, Vma, VmFlags
 from ..mm.walk import LockMode, Walker, make_walker
 from ..process import Process
-from ..seqfile import PageObserver, SeqFile, Step
+from ..seqfile import PageObserver, SeqFile, StepLog
 
 GATE = (1 << 64) - 2
 END = (1 << 64) - 1
@@ -31,9 +31,6 @@ BOUNDARY_BYTES = PAGE_SIZE - 192
 #: The shortest maps line: two 8-digit addresses, perms, an 8-digit offset, 00:00, inode 0, no name.
 #: A page is done within ``room // SHORTEST_LINE + 1`` steps, so a run looks no further ahead.
 SHORTEST_LINE = 41
-
-#: The bytes shown before a recorded step.
-_shown = itemgetter(2)
 
 #: Where the x86-64 vsyscall page starts: above every user address.
 GATE_START = 0xFFFFFFFFFF600000
@@ -187,7 +184,7 @@ class VmaIterator:
         seq = self.mm.seq.value
         return None if seq & 1 else seq
 
-    def replay_nowait(self, steps: Sequence[Step[Vma]], shown_at_end: int, taken: int, position: int) -> int:
+    def replay_nowait(self, steps: StepLog[Vma], shown_at_end: int, taken: int, position: int) -> int:
         """Take ``steps[taken:]``, recorded at this content version, as :meth:`steps_nowait` would step now.
 
         The same steps pass the same checks and points and leave the same
@@ -204,15 +201,16 @@ class VmaIterator:
         open_from = BOUNDARY_BYTES if walker.lookup_points and preempter.policy.opens_boundary_windows else END
         step_points = 1 + walker.lookup_points
         quiet = preempter.policy.quiet_points(QUIET_LOOKAHEAD)
-        last = len(steps)
+        records, indices, shown = steps.columns()
+        last = len(records)
         end = taken
         if position != GATE:
             # Every step but one from the gate to the end is a lookup; one goes while
             # the points before it and its own stay quiet and the page is short of the boundary.
-            lookups = last - 1 if steps[-1][1] == END else last
-            end = min(lookups, taken + quiet // step_points, bisect_left(steps, open_from, taken, lookups, key=_shown))
+            lookups = last - 1 if indices[-1] == END else last
+            end = min(lookups, taken + quiet // step_points, bisect_left(shown, open_from, taken, lookups))
         if end > taken:
-            found, reached, _ = steps[end - 1]
+            found, reached = records[end - 1], indices[end - 1]
             last_found = end - 1
             passed = (end - taken) * step_points
             if reached == GATE:
@@ -222,7 +220,7 @@ class VmaIterator:
                 passed += 1 - step_points
             if last_found >= taken:
                 # last_pos is where the last VMA found was looked up from.
-                self.last_pos = steps[last_found - 1][1] if last_found > taken else position
+                self.last_pos = indices[last_found - 1] if last_found > taken else position
             preempter.passed(passed)
             walker.hold_nowait(found)
             position = reached
@@ -230,7 +228,7 @@ class VmaIterator:
             # After the gate comes the end: no point, nothing to check.
             end += 1
         if end > taken:
-            self.page_bytes = steps[end][2] if end < last else shown_at_end
+            self.page_bytes = shown[end] if end < last else shown_at_end
         return end
 
     async def _find(self, position: int, at_boundary: bool) -> tuple[Vma | None, int]:
@@ -262,7 +260,7 @@ class MapsIterator(VmaIterator):
         return line
 
     def take_nowait(
-        self, vma: Vma, position: int, length: int, wanted: int, limit: int, recorded: list[Step[Vma]] | None
+        self, vma: Vma, position: int, length: int, wanted: int, limit: int, recorded: StepLog[Vma] | None
     ) -> tuple[list[bytes], Vma | None, int, bool, int]:
         """What SeqFile takes from :meth:`steps_nowait` into a page of ``length`` bytes, in one run of VMAs.
 
@@ -272,8 +270,8 @@ class MapsIterator(VmaIterator):
         them and the page's rules (``wanted``, ``limit``, the boundary where
         windows open, the quiet points) become bisections of the running
         length.  Stops short of the gate, which is then awaited, as is any
-        step it cannot vouch for.  A page cache's ``recorded`` steps get the
-        run's VMAs, their ends and running lengths in one C-level pass.
+        step it cannot vouch for.  A page cache's ``recorded`` log keeps the
+        run's VMAs and running lengths as they are, in O(1).
         O(log n + k) for k VMAs, with no Python-level work per VMA once
         their lines are cached.
         """
@@ -317,8 +315,7 @@ class MapsIterator(VmaIterator):
         preempter.passed(steps * step_points)
         walker.hold_nowait(found)
         if recorded is not None:
-            stepped = vmas[:steps]
-            recorded += zip(stepped, map(_END, stepped), lengths)
+            recorded.add_run(vmas, lengths, steps, _END)
         return lines[:added], found, found.end, done, lengths[shown] - lengths[added]
 
 
