@@ -174,7 +174,7 @@ TakeNowait = Callable[
 ]
 
 #: Most pages one open file keeps, all rendered at one content version:
-#: about 4 KiB of bytes plus a record, an index and an int per record
+#: about 4 KiB of bytes plus a few list slots and an int per record
 #: each, so a few hundred KiB at most per open file.
 CACHED_PAGES = 32
 
@@ -212,7 +212,7 @@ class _CachedPage(Generic[Record]):
     """One page as a fill rendered it: its first record, every later step, and the bytes.
 
     ``shown_at_end`` is how many bytes had been shown after the last step;
-    ``parts`` make the whole page, before a short read split it.  Both the
+    the fill's parts make the whole page, before a short read split it.  Both the
     steps and the bytes are put together only when the page is first
     replayed: a page that never is costs its fill nothing more.
     """
