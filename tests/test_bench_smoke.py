@@ -40,6 +40,8 @@ def test_bench_read_reports_every_field(tmp_path: Path) -> None:
     assert "exponent" in summary
     assert summary["rss"]["vmas"] == row["vmas"] and "bytes_per_vma" in summary["rss"]
     assert summary["model"][0]["ops"] == 500 and summary["model"][0]["ops_per_s"] > 0
+    cache = summary["page_cache"]
+    assert cache["uncached_us_per_page"] > 0 and cache["cached_us_per_page"] > 0 and cache["hits"] > 0
     assert set(summary["targets"]) == {
         "cat_largest_over_kernel", "cat_largest_over_floor", "scaling_exponent", "model_ops_per_s", "bytes_per_vma",
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import json
 import os
 import stat
 import subprocess
@@ -149,6 +150,27 @@ def test_smaps_and_rollup(demo_mount: Mount) -> None:
     assert [line.split(":")[0] for line in rollup[1:]] == [
         line.split(":")[0] for line in Path("/proc/self/smaps_rollup").read_text().splitlines()[1:]
     ]
+
+
+def test_pread_of_page_zero_again_is_a_page_cache_hit_until_a_mmap(mount_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    stats_file = tmp_path / "stats.json"
+    with mount_factory("--population", "empty", "--stats-file", str(stats_file)) as mount:
+        [pid] = mount.ctl(None, "spawn quiet")
+        for _ in range(3):
+            mount.ctl(int(pid), "mmap 0 0x1000 r-- private,anonymous", "mmap 0 0x1000 rw- private,anonymous")
+        fd = os.open(mount.path / pid / "maps", os.O_RDONLY)
+        try:
+            first = os.pread(fd, 4096, 0)
+            assert os.pread(fd, 4096, 0) == first
+            # Above the others: the page still starts with the same line, so the cached page is found, and is stale.
+            [addr] = mount.ctl(int(pid), "mmap 0x7ff000000000 0x1000 r-x private,anonymous,fixed")
+            after = os.pread(fd, 4096, 0)
+        finally:
+            os.close(fd)
+    new_line = f"{int(addr, 16):08x}-{int(addr, 16) + 0x1000:08x} r-xp ".encode()
+    assert new_line not in first and new_line in after
+    stats = json.loads(stats_file.read_text())["processes"][pid]
+    assert (stats["page_cache_hits"], stats["page_cache_misses"], stats["page_cache_stale"]) == (1, 1, 1), stats
 
 
 def test_ctl_spawn_mmap_and_kill(demo_mount: Mount) -> None:

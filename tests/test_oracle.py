@@ -132,7 +132,7 @@ def test_fast_path_runs_between_writers_read_and_count_exactly_as_the_awaited_pa
     pages_with_runs: list[PageWindow] = []
     take_nowait = MapsIterator.take_nowait
 
-    def recording_take(self: MapsIterator, *args: int) -> tuple[list[bytes], Vma | None, int, bool]:
+    def recording_take(self: MapsIterator, *args: int) -> tuple[list[bytes], Vma | None, int, bool, int]:
         result = take_nowait(self, *args)  # type: ignore[arg-type]
         if result[0] and isinstance(self.observer, PageRecorder):
             pages_with_runs.append(self.observer.windows[-1])

@@ -72,7 +72,7 @@ async def test_page_counter_counts_pages_and_writer_steps_inside_them() -> None:
     process = spawn_many()
     stats = ReaderStats()
     pages = await read_pages(SeqFile(MapsIterator(process, observer=stats.page_counter(process))))
-    assert vars(stats.counters(process)) == {"pages_with_writer_inside": 0, "pages_read": len(pages)}
+    assert (stats.counters(process).pages_with_writer_inside, stats.counters(process).pages_read) == (0, len(pages))
 
     counter = stats.page_counter(process)
     counter.page_started()
@@ -80,7 +80,7 @@ async def test_page_counter_counts_pages_and_writer_steps_inside_them() -> None:
     counter.page_stopped()
     counter.page_started()
     counter.page_stopped()
-    assert vars(stats.counters(process)) == {"pages_with_writer_inside": 1, "pages_read": len(pages) + 2}
+    assert (stats.counters(process).pages_with_writer_inside, stats.counters(process).pages_read) == (1, len(pages) + 2)
 
 
 async def test_each_process_has_its_own_counters() -> None:
@@ -102,5 +102,8 @@ async def test_stats_file_keeps_its_keys_and_their_order() -> None:
     processes = collect_stats(table, [], stats)["processes"]
     assert isinstance(processes, dict)
     record = processes[str(process.pid)]
-    assert list(record) == ["comm", "vmas", "commits", "writer_steps", "pages_with_writer_inside", "pages_read"]
+    assert list(record) == [
+        "comm", "vmas", "commits", "writer_steps", "pages_with_writer_inside", "pages_read",
+        "page_cache_hits", "page_cache_misses", "page_cache_stale",
+    ]
     assert record["vmas"] == 300 and record["pages_read"] == len(pages) > 1

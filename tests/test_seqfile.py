@@ -537,7 +537,7 @@ async def test_runs_of_lines_read_and_count_as_single_steps(
     taken = 0
     take_nowait = MapsIterator.take_nowait
 
-    def counting_take(self: MapsIterator, *args: int) -> tuple[list[bytes], Vma | None, int, bool]:
+    def counting_take(self: MapsIterator, *args: int) -> tuple[list[bytes], Vma | None, int, bool, int]:
         nonlocal taken
         result = take_nowait(self, *args)  # type: ignore[arg-type]
         taken += len(result[0])
@@ -560,6 +560,51 @@ async def test_runs_of_lines_read_and_count_as_single_steps(
     assert seen[True][0] == b"".join(format_maps_line(vma).encode() for vma in [*process.mm.vmas(), gate_vma()])
     if len(name_lengths) > 100 and max(sizes) >= PAGE_SIZE and policy != "virtual:1":
         assert seen[True][4] > 0, "no run was taken"
+
+
+@pytest.mark.parametrize("mode", list(LockMode), ids=lambda mode: mode.value)
+@pytest.mark.parametrize("policy", list(RUN_POLICIES), ids=str)
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    name_lengths=st.lists(st.one_of(st.integers(0, 300), st.just(5000)), min_size=1, max_size=300),
+    sizes=st.lists(st.one_of(st.integers(1, 300), st.sampled_from([PAGE_SIZE - 1, PAGE_SIZE, 131072])), min_size=1, max_size=4),
+)
+async def test_a_run_records_for_the_page_cache_what_single_steps_do(
+    mode: LockMode, policy: str, name_lengths: list[int], sizes: list[int]
+) -> None:
+    """A page cache filled by runs keeps the steps, bytes and shown lengths single steps would, and replays them alike.
+
+    Each file reads twice from offset 0: the first read records its pages,
+    the second is served from them.  Both reads, their counters and the
+    iterator's state must not tell a file whose fast path takes runs from
+    one that steps record by record.
+    """
+    seen = {}
+    for runs in (True, False):
+        table = ProcessTable(Preempter(RUN_POLICIES[policy]()), mode)
+        process = table.spawn("p")
+        named_layout(process, name_lengths)
+        iterator = MapsIterator(process)
+        if not runs:
+            # SeqFile looks the run method up once, when it opens: without it, it steps record by record.
+            iterator.take_nowait = None  # type: ignore[assignment,method-assign]
+        seq = SeqFile(iterator)
+        first = await read_all(seq, sizes)
+        kept = {
+            key: (
+                page.first.start,
+                [vma.start if vma is not None else None for vma in page.steps.columns()[0]],
+                *page.steps.columns()[1:],
+                page.shown_at_end,
+                page.data(),
+            )
+            for key, page in seq._cache.items()
+        }
+        again = await read_all(seq, sizes)
+        readers = sum(vma.readers for vma in process.mm.vmas())
+        seen[runs] = (first, again, kept, table.preempter.stats, readers, iterator.last_pos, iterator.page_bytes, vars(seq.cache_stats))
+    assert seen[True] == seen[False]
+    assert seen[True][0] == seen[True][1]
 
 
 def test_no_maps_line_is_shorter_than_a_run_assumes() -> None:

@@ -31,11 +31,11 @@ from pathlib import Path
 import trio
 
 from ..mm.walk import LockMode
-from ..population import clone_real_process
+from ..population import clone_real_process, many_layout
 from ..process import ProcessTable
 from ..procfs.maps import MapsIterator
 from ..sched import Preempter, parse_policy
-from ..seqfile import SeqFile
+from ..seqfile import PAGE_SIZE, SeqFile
 from ..lab import cbuild
 from ..lab.daemon import Mount, mounted, spawn
 from ..workloads.mapper import Mapper
@@ -106,6 +106,48 @@ def read_inprocess(pid: int, mode: LockMode, preempt: str | None, runs: int) -> 
         return best
 
     return trio.run(read_all)
+
+
+#: The page cache figure: the first pages of a quiet process of this many VMAs, re-read on one open file.
+CACHE_VMAS = 1500
+CACHE_PAGES = 4
+#: Re-reads per timed batch; the best batch of ``runs`` counts, cache off and on taking turns.
+CACHE_REREADS = 50
+
+
+def page_cache_rereads(mode: LockMode, preempt: str | None, runs: int) -> dict[str, object]:
+    """Time re-reading the first pages of a quiet in-process process on one open file, page cache off and on.
+
+    The same open file is read from offset 0 again and again, so with the
+    cache every page after the first round is a hit.  Batches of both
+    kinds alternate and the best of each counts, so machine load moves both
+    alike.
+    """
+
+    async def batch(seq: SeqFile[object]) -> float:
+        began = time.perf_counter()
+        for _ in range(CACHE_REREADS):
+            offset = 0
+            for _ in range(CACHE_PAGES):
+                offset += len(await seq.read(offset, PAGE_SIZE))
+        return (time.perf_counter() - began) / (CACHE_REREADS * CACHE_PAGES)
+
+    async def run() -> dict[str, object]:
+        files = {}
+        for cache in (False, True):
+            process = ProcessTable(Preempter(parse_policy(preempt) if preempt else None), mode).spawn("quiet")
+            many_layout(process, CACHE_VMAS)
+            files[cache] = SeqFile(MapsIterator(process), cache=cache)
+        best = {False: float("inf"), True: float("inf")}
+        for _ in range(max(1, runs)):
+            for cache, seq in files.items():
+                best[cache] = min(best[cache], await batch(seq))  # type: ignore[arg-type]
+        return {"vmas": CACHE_VMAS, "pages": CACHE_PAGES, "rereads": CACHE_REREADS,
+                "uncached_us_per_page": round(best[False] * 1e6, 1), "cached_us_per_page": round(best[True] * 1e6, 1),
+                "speedup": round(best[False] / best[True], 2), "hits": files[True].cache_stats.hits,
+                "lock_mode": mode.value, "preempt": preempt or "virtual:8 (default)"}
+
+    return trio.run(run)
 
 
 def model_ops_per_second(count: int, preempt: str | None, seed: int = 0) -> dict[str, object]:
@@ -196,6 +238,10 @@ def print_report(summary: dict[str, object], out) -> None:  # type: ignore[no-un
     for model in summary["model"]:  # type: ignore[attr-defined]
         print(f"model: {model['ops_per_s']} ops/s ({model['us_per_op']} us/op, preempt {model['preempt']}, "
               f"{model['vmas_at_end']} VMAs at the end)", file=out)
+    cache = summary["page_cache"]
+    print(f"page cache: the first {cache['pages']} pages of a quiet {cache['vmas']}-VMA process re-read on one open file: "  # type: ignore[index]
+          f"{cache['uncached_us_per_page']} us/page uncached, {cache['cached_us_per_page']} us/page cached "  # type: ignore[index]
+          f"({cache['speedup']}x; lock mode {cache['lock_mode']}, preempt {cache['preempt']})", file=out)  # type: ignore[index]
     print("", file=out)
     for name, result in summary["targets"].items():  # type: ignore[attr-defined]
         value = result["value"]
@@ -243,6 +289,7 @@ def main(argv: list[str] | None = None) -> int:
         options += ["--preempt", args.preempt]
     rows: list[dict[str, object]] = []
     model: list[dict[str, object]] = []
+    page_cache: dict[str, object] = {}
 
     def collect() -> None:
         binary = cbuild.build(HELPER_SOURCE, cache_dir=args.build)
@@ -258,6 +305,7 @@ def main(argv: list[str] | None = None) -> int:
         model.append(model_ops_per_second(args.model_ops, args.preempt))
         if args.preempt != "never":
             model.append(model_ops_per_second(args.model_ops, "never"))
+        page_cache.update(page_cache_rereads(LockMode.parse(args.lock_mode), args.preempt, args.runs))
 
     status = run_guarded("bench-read", collect)
     if status is not None:
@@ -272,6 +320,7 @@ def main(argv: list[str] | None = None) -> int:
         "exponent": exponent,
         "rss": rss,
         "model": model,
+        "page_cache": page_cache,
         "targets": {
             "cat_largest_over_kernel": target(largest["mount_over_kernel"], TARGET_KERNEL_RATIO),  # type: ignore[arg-type]
             "cat_largest_over_floor": target(largest["mount_over_floor"], TARGET_FLOOR_RATIO),  # type: ignore[arg-type]

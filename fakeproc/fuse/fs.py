@@ -175,8 +175,13 @@ def _text(render: Callable[[Process], bytes]) -> Callable[[Process, Opener], Ope
 
 
 def _paged(iterator: Callable[[Process, PageObserver], SeqIterator[Any]]) -> Callable[[Process, Opener], OpenFile]:
-    """A seq_file whose pages the daemon's reader statistics count."""
-    return lambda process, opener: SeqSource(SeqFile(iterator(process, opener.stats.page_counter(process))))
+    """A seq_file with a page cache, whose pages and cache fills the daemon's reader statistics count."""
+    return lambda process, opener: SeqSource(
+        SeqFile(
+            iterator(process, opener.stats.page_counter(process)),
+            cache_totals=opener.stats.counters(process).page_cache,
+        )
+    )
 
 
 def _exe(process: Process, _: pyfuse3.RequestContext) -> str:

@@ -7,11 +7,12 @@ into these counters.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from weakref import WeakKeyDictionary
 
 from ..mm.mm import MemoryManager
 from ..process import Process
+from ..seqfile import PageCacheStats
 
 
 @dataclass
@@ -21,6 +22,19 @@ class ReaderCounters:
     #: Pages read during which some writer step ran (sub-page interleaving).
     pages_with_writer_inside: int = 0
     pages_read: int = 0
+    #: How the fills of every open maps and smaps file's page cache went.
+    page_cache: PageCacheStats = field(default_factory=PageCacheStats)
+
+    def record(self) -> dict[str, int]:
+        """The counters as the stats file holds them, flat and in order.  O(1)."""
+        cache = self.page_cache
+        return {
+            "pages_with_writer_inside": self.pages_with_writer_inside,
+            "pages_read": self.pages_read,
+            "page_cache_hits": cache.hits,
+            "page_cache_misses": cache.misses,
+            "page_cache_stale": cache.stale,
+        }
 
 
 class PageCounter:

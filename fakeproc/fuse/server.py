@@ -121,7 +121,7 @@ def collect_stats(table: ProcessTable, workloads: list[Workload], reader_stats: 
                 "comm": process.comm,
                 "vmas": process.mm.map_count,
                 **vars(process.mm.stats),
-                **vars(reader_stats.counters(process)),
+                **reader_stats.counters(process).record(),
             }
             for process in table
         },

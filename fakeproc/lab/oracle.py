@@ -27,7 +27,7 @@ from ..mm.walk import LockMode
 from ..process import Process, ProcessTable
 from ..procfs.maps import MapsIterator, format_maps_line, gate_vma
 from ..sched import Policy, Preempter, RandomPolicy
-from ..seqfile import PAGE_SIZE, SeqFile
+from ..seqfile import PAGE_SIZE, PageCacheStats, SeqFile
 from ..workloads import Workload
 
 Ranges = list[tuple[int, int]]
@@ -186,17 +186,22 @@ def _subtract(span: tuple[int, int], covered: Ranges) -> Ranges:
     return missing
 
 
-async def read_whole(
-    process: Process, mode: LockMode | None = None, *, fast: bool = True
-) -> tuple[list[bytes], list[PageWindow]]:
-    """One read of maps from offset 0 to EOF in 4096-byte reads, as ``cat`` would (``fast``: see SeqFile)."""
-    recorder = PageRecorder(process.mm)
-    seq = SeqFile(MapsIterator(process, mode, observer=recorder), fast=fast)
+async def read_from_start(seq: SeqFile[object]) -> list[bytes]:
+    """Read an open file from offset 0 to EOF in 4096-byte reads, as ``cat`` after ``lseek(fd, 0)`` would."""
     pages, offset = [], 0
     while page := await seq.read(offset, PAGE_SIZE):
         pages.append(page)
         offset += len(page)
-    return pages, recorder.windows
+    return pages
+
+
+async def read_whole(
+    process: Process, mode: LockMode | None = None, *, fast: bool = True
+) -> tuple[list[bytes], list[PageWindow]]:
+    """One read of maps from offset 0 to EOF on a file of its own (``fast``: see SeqFile)."""
+    recorder = PageRecorder(process.mm)
+    seq = SeqFile(MapsIterator(process, mode, observer=recorder), fast=fast)
+    return await read_from_start(seq), recorder.windows
 
 
 def seed_trio(seed: int) -> None:
@@ -218,6 +223,8 @@ class RaceResult:
     digest: str = ""
     #: Preemption points, yields, windows, window yields, commits and writer steps at the end.
     counters: tuple[int, ...] = ()
+    #: The readers' page cache fills (all zero without ``one_file``: a new file's cache is empty).
+    cache: PageCacheStats = field(default_factory=PageCacheStats)
 
     def __str__(self) -> str:
         shown = "; ".join(str(violation) for violation in self.violations[:3])
@@ -233,15 +240,19 @@ def run_race(
     *,
     policy: Policy | None = None,
     fast: bool = True,
+    cache: bool = True,
+    one_file: bool = False,
     layout: Callable[[Process], None] | None = None,
 ) -> RaceResult:
     """Read a workload's maps ``reads`` times while it cycles, under ``random:seed:p`` or ``policy``.
 
     Deterministic: the same arguments give the same interleaving and result
     (``seed`` also seeds trio's scheduling).  ``fast=False`` reads without
-    the reader's fast path.  ``layout`` installs VMAs in the process before
-    the workload's setup, so that the reads span pages the workload alone
-    would not fill.
+    the reader's fast path, ``cache=False`` without the page cache;
+    ``one_file`` makes every read on one open file, from offset 0 again,
+    so that its page cache can serve the pages that did not change.
+    ``layout`` installs VMAs in the process before the workload's setup,
+    so that the reads span pages the workload alone would not fill.
     """
     result = RaceResult(seed)
     pages_hash = hashlib.sha256()
@@ -260,8 +271,16 @@ def run_race(
                     await workload.cycle(process)
 
             nursery.start_soon(write_forever)
+            recorder = PageRecorder(process.mm)
+            seq: SeqFile[object] | None = None
             for _ in range(reads):
-                pages, windows = await read_whole(process, mode, fast=fast)
+                if seq is None or not one_file:
+                    recorder = PageRecorder(process.mm)
+                    iterator = MapsIterator(process, mode, observer=recorder)
+                    seq = SeqFile(iterator, fast=fast, cache=cache, cache_totals=result.cache)  # type: ignore[arg-type]
+                seen = len(recorder.windows)
+                pages = await read_from_start(seq)
+                windows = recorder.windows[seen:]
                 for page in pages:
                     pages_hash.update(page)
                 result.reads += 1
@@ -279,4 +298,7 @@ def run_race(
     return result
 
 
-__all__ = ["History", "PageRecorder", "PageWindow", "RaceResult", "Violation", "check_read", "read_whole", "run_race", "seed_trio"]
+__all__ = [
+    "History", "PageRecorder", "PageWindow", "RaceResult", "Violation",
+    "check_read", "read_from_start", "read_whole", "run_race", "seed_trio",
+]

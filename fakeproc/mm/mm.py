@@ -216,10 +216,14 @@ class MemoryManager:
 
         Populations and clones build processes this way, far faster than one
         transaction per VMA; everything else goes through :mod:`.syscalls`.
+        The sequence moves on as around a write, so that whatever was
+        rendered before (a reader's page cache) is known to be out of date.
         """
         if vma.start >= vma.end or self.tree.overlapping(vma.start, vma.end):
             raise ValueError(f"cannot install {vma!r}: empty or overlapping")
+        self.seq.write_begin()
         self.store(vma.start, vma.end, vma)
+        self.seq.write_end()
 
 
 class WriteHold:

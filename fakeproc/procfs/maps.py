@@ -17,7 +17,7 @@ from ..mm.mm import MemoryManager
 from ..mm.vma import PAGE_SIZE, Vma, VmFlags
 from ..mm.walk import LockMode, Walker, make_walker
 from ..process import Process
-from ..seqfile import PageObserver, SeqFile
+from ..seqfile import PageObserver, SeqFile, StepLog
 
 GATE = (1 << 64) - 2
 END = (1 << 64) - 1
@@ -175,6 +175,62 @@ class VmaIterator:
                 preempter.passed(passed)
                 walker.hold_nowait(found)
 
+    def content_version(self) -> int | None:
+        """What the walk would find and show changes only with ``mm_lock_seq``; None while a writer is inside.  O(1).
+
+        Every change of a VMA, of the tree and of the resident pages happens
+        while the sequence is odd, and it only moves on.
+        """
+        seq = self.mm.seq.value
+        return None if seq & 1 else seq
+
+    def replay_nowait(self, steps: StepLog[Vma], shown_at_end: int, taken: int, position: int) -> int:
+        """Take ``steps[taken:]``, recorded at this content version, as :meth:`steps_nowait` would step now.
+
+        The same steps pass the same checks and points and leave the same
+        ``last_pos``, VMA held and ``page_bytes``; the bytes shown before a
+        step, recorded with it, never fall from one step to the next.
+        Returns how many steps are taken in all.  O(log n): the
+        run of steps allowed is found by arithmetic and bisection, with no
+        lookup and no rendering.
+        """
+        walker = self.walker
+        if not walker.can_walk_nowait():
+            return taken
+        preempter = self.mm.preempter
+        open_from = BOUNDARY_BYTES if walker.lookup_points and preempter.policy.opens_boundary_windows else END
+        step_points = 1 + walker.lookup_points
+        quiet = preempter.policy.quiet_points(QUIET_LOOKAHEAD)
+        records, indices, shown = steps.columns()
+        last = len(records)
+        end = taken
+        if position != GATE:
+            # Every step but one from the gate to the end is a lookup; one goes while
+            # the points before it and its own stay quiet and the page is short of the boundary.
+            lookups = last - 1 if indices[-1] == END else last
+            end = min(lookups, taken + quiet // step_points, bisect_left(shown, open_from, taken, lookups))
+        if end > taken:
+            found, reached = records[end - 1], indices[end - 1]
+            last_found = end - 1
+            passed = (end - taken) * step_points
+            if reached == GATE:
+                # Only the last lookup can find nothing (the gate is shown next), and it passes one point.
+                found = None
+                last_found -= 1
+                passed += 1 - step_points
+            if last_found >= taken:
+                # last_pos is where the last VMA found was looked up from.
+                self.last_pos = indices[last_found - 1] if last_found > taken else position
+            preempter.passed(passed)
+            walker.hold_nowait(found)
+            position = reached
+        if end < last and position == GATE:
+            # After the gate comes the end: no point, nothing to check.
+            end += 1
+        if end > taken:
+            self.page_bytes = shown[end] if end < last else shown_at_end
+        return end
+
     async def _find(self, position: int, at_boundary: bool) -> tuple[Vma | None, int]:
         vma = await self.walker.get_next(position, at_boundary)
         if vma is None:
@@ -192,6 +248,7 @@ class VmaIterator:
 
 
 _CACHED_LINE = attrgetter("line")
+_END = attrgetter("end")
 
 
 class MapsIterator(VmaIterator):
@@ -203,8 +260,8 @@ class MapsIterator(VmaIterator):
         return line
 
     def take_nowait(
-        self, vma: Vma, position: int, length: int, wanted: int, limit: int
-    ) -> tuple[list[bytes], Vma | None, int, bool]:
+        self, vma: Vma, position: int, length: int, wanted: int, limit: int, recorded: StepLog[Vma] | None
+    ) -> tuple[list[bytes], Vma | None, int, bool, int]:
         """What SeqFile takes from :meth:`steps_nowait` into a page of ``length`` bytes, in one run of VMAs.
 
         The same lookups, lines, points, page bytes and held lock as
@@ -213,14 +270,16 @@ class MapsIterator(VmaIterator):
         them and the page's rules (``wanted``, ``limit``, the boundary where
         windows open, the quiet points) become bisections of the running
         length.  Stops short of the gate, which is then awaited, as is any
-        step it cannot vouch for.  O(log n + k) for k VMAs, with no
-        Python-level work per VMA once their lines are cached.
+        step it cannot vouch for.  A page cache's ``recorded`` log keeps the
+        run's VMAs and running lengths as they are, in O(1).
+        O(log n + k) for k VMAs, with no Python-level work per VMA once
+        their lines are cached.
         """
         walker = self.walker
         # Mid-write, a range and its VMA's fields may disagree and stepping by
         # vm_end need not follow the tree's order (nolock steps even then).
         if position == GATE or self.mm.writer_inside() or not walker.can_walk_nowait():
-            return [], vma, position, False
+            return [], vma, position, False, 0
         preempter = self.mm.preempter
         policy = preempter.policy
         step_points = 1 + walker.lookup_points
@@ -230,7 +289,7 @@ class MapsIterator(VmaIterator):
         count = min(policy.quiet_points(QUIET_LOOKAHEAD) // step_points, (limit - length) // SHORTEST_LINE + 1)
         vmas = walker.cursor.run(position, count) if count > 0 else []
         if not vmas:
-            return [], vma, position, False
+            return [], vma, position, False, 0
         lines: list[bytes] = list(map(_CACHED_LINE, vmas))
         if None in lines:
             lines = list(map(maps_line, vmas))
@@ -249,13 +308,15 @@ class MapsIterator(VmaIterator):
         else:
             added = shown = steps
         if steps == 0:
-            return [], vma, position, False
+            return [], vma, position, False, 0
         found = vmas[steps - 1]
         self.last_pos = vmas[steps - 2].end if steps > 1 else position
         self.page_bytes += lengths[shown] - length
         preempter.passed(steps * step_points)
         walker.hold_nowait(found)
-        return lines[:added], found, found.end, done
+        if recorded is not None:
+            recorded.add_run(vmas, lengths, steps, _END)
+        return lines[:added], found, found.end, done, lengths[shown] - lengths[added]
 
 
 async def page_boundary_vma_start(process: Process) -> int:

@@ -135,7 +135,9 @@ class SmapsIterator(VmaIterator):
         super().__init__(process, LockMode.MMAP, observer=observer)
 
     def show(self, vma: Vma) -> bytes:
-        return encode(format_smaps_record(self.mm, vma))
+        text = encode(format_smaps_record(self.mm, vma))
+        self.page_bytes += len(text)
+        return text
 
 
 class SmapsRollupIterator:
