@@ -10,13 +10,13 @@ re-renders from the first record (``traverse``), which is how ``pread`` and
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Generator, Iterable
 from typing import Any, Generic, Protocol, TypeVar
 
 import trio
 
 from .errors import SyscallError
+from .pagecache import CachedPage, PageCache, PageCacheStats, StepLog
 
 PAGE_SIZE = 4096
 
@@ -54,60 +54,6 @@ class NowaitIterator(SeqIterator[Record], Protocol[Record]):
     """
 
     def steps_nowait(self, record: Record, index: int) -> Generator[tuple[Record | None, int], None, None]: ...
-
-
-class StepLog(Generic[Record]):
-    """The steps of a recorded fill: the record and index each stepped to, and the bytes shown before it.
-
-    A step taken alone is added as it is; a run of steps taken at once is
-    kept as the iterator's own lists and spread into the columns only when
-    a replay first asks for them, so a fill that is never replayed pays one
-    append per run, whatever its length.
-    """
-
-    __slots__ = ("_records", "_indices", "_shown", "_runs")
-
-    def __init__(self) -> None:
-        self._records: list[Record | None] = []
-        self._indices: list[int] = []
-        self._shown: list[int] = []
-        #: Runs not yet spread: the steps added alone before each, its records, the bytes shown before each, how many, their index.
-        self._runs: list[tuple[int, Sequence[Record], Sequence[int], int, Callable[[Record], int]]] = []
-
-    def add(self, record: Record | None, index: int, shown: int) -> None:
-        """Add one step.  O(1) amortized."""
-        self._records.append(record)
-        self._indices.append(index)
-        self._shown.append(shown)
-
-    def add_run(self, records: Sequence[Record], shown: Sequence[int], count: int, index_of: Callable[[Record], int]) -> None:
-        """Add steps to the first ``count`` of ``records``, ``shown[j]`` bytes shown before the j-th, each at ``index_of(record)``.
-
-        The sequences are kept, not copied: the caller must not change them.  O(1).
-        """
-        self._runs.append((len(self._records), records, shown, count, index_of))
-
-    def columns(self) -> tuple[list[Record | None], list[int], list[int]]:
-        """The records, indexes and bytes shown of every step in order.  O(steps) the first time, O(1) after."""
-        if self._runs:
-            records: list[Record | None] = []
-            indices: list[int] = []
-            shown: list[int] = []
-            spread = 0
-            for alone_before, run_records, run_shown, count, index_of in self._runs:
-                records += self._records[spread:alone_before]
-                indices += self._indices[spread:alone_before]
-                shown += self._shown[spread:alone_before]
-                stepped = run_records[:count]
-                records += stepped
-                indices += map(index_of, stepped)
-                shown += run_shown[:count]
-                spread = alone_before
-            records += self._records[spread:]
-            indices += self._indices[spread:]
-            shown += self._shown[spread:]
-            self._records, self._indices, self._shown, self._runs = records, indices, shown, []
-        return self._records, self._indices, self._shown
 
 
 class RunIterator(NowaitIterator[Record], Protocol[Record]):
@@ -173,22 +119,6 @@ TakeNowait = Callable[
     [Record, int, int, int, int, StepLog[Record] | None], tuple[list[bytes], Record | None, int, bool, int]
 ]
 
-#: Most pages one open file keeps, all rendered at one content version:
-#: about 4 KiB of bytes plus a few list slots and an int per record
-#: each, so a few hundred KiB at most per open file.
-CACHED_PAGES = 32
-
-
-@dataclass
-class PageCacheStats:
-    """How the fills of a page cache went: served from it, not found in it, found but out of date."""
-
-    hits: int = 0
-    misses: int = 0
-    #: Found, but the content had changed since it was rendered (at the start or half-way).
-    stale: int = 0
-
-
 class _Page:
     """The records one fill gathers: it stops at the first record not wanted or that does not fit.
 
@@ -208,30 +138,6 @@ class _Page:
         self.overflow = 0
 
 
-class _CachedPage(Generic[Record]):
-    """One page as a fill rendered it: its first record, every later step, and the bytes.
-
-    ``shown_at_end`` is how many bytes had been shown after the last step;
-    the fill's parts make the whole page, before a short read split it.  Both the
-    steps and the bytes are put together only when the page is first
-    replayed: a page that never is costs its fill nothing more.
-    """
-
-    __slots__ = ("first", "steps", "shown_at_end", "_parts")
-
-    def __init__(self, first: Record, steps: StepLog[Record], shown_at_end: int, parts: list[bytes]) -> None:
-        self.first = first
-        self.steps = steps
-        self.shown_at_end = shown_at_end
-        self._parts = parts
-
-    def data(self) -> bytes:
-        """The whole page.  O(page) the first time, O(1) after."""
-        if len(self._parts) != 1:
-            self._parts = [b"".join(self._parts)]
-        return self._parts[0]
-
-
 class SeqFile(Generic[Record]):
     """Per-open-file state: ``buf``/``start``, ``index`` and ``read_pos``.
 
@@ -244,13 +150,14 @@ class SeqFile(Generic[Record]):
 
     With ``cache`` (and the fast path), an iterator that can replay its
     walks (a :class:`ReplayIterator`) gets a page cache: the first
-    :data:`CACHED_PAGES` pages this file rendered at the current content
+    :data:`~fakeproc.pagecache.CACHED_PAGES` pages this file rendered at the current content
     version, dropped together when it moves on.  A later fill that starts on the
     same record at the same version takes the recorded steps instead of
     looking them up and showing them, but only where the fast path would
     step without awaiting; every other step is awaited as always and then
     checked against the record.  So the bytes, positions, locks and every
     preemption point are those of the uncached path; only the work goes.
+    The pages are kept by a :class:`~fakeproc.pagecache.PageCache`;
     ``cache_stats`` counts this file's fills, and ``cache_totals``, if
     given, the same again (a process's totals, say).
     """
@@ -273,18 +180,15 @@ class SeqFile(Generic[Record]):
         self._take_run: TakeNowait[Record] | None = getattr(iterator, "take_nowait", None) if fast else None
         replays = cache and self._steps_nowait is not None and hasattr(iterator, "replay_nowait")
         self._replayer: ReplayIterator[Record] | None = iterator if replays else None  # type: ignore[assignment]
-        self.cache_stats = PageCacheStats()
-        self._cache_totals = cache_totals
-        #: Pages by (index after the first record, bytes wanted, buffer size), all rendered at ``_cache_version``.
-        self._cache: dict[tuple[int, int, int], _CachedPage[Record]] = {}
-        self._cache_version: int | None = None
+        self.page_cache: PageCache[Record] = PageCache(cache_totals)
 
     def __repr__(self) -> str:
-        cache = self.cache_stats
-        return (
-            f"<SeqFile index={self.index:#x} read_pos={self.read_pos} pending={len(self.pending)}"
-            f" cached={len(self._cache)} hits={cache.hits} misses={cache.misses} stale={cache.stale}>"
-        )
+        return f"<SeqFile index={self.index:#x} read_pos={self.read_pos} pending={len(self.pending)} {self.page_cache!r}>"
+
+    @property
+    def cache_stats(self) -> PageCacheStats:
+        """How this file's fills went through its page cache (all zero without one)."""
+        return self.page_cache.stats
 
     def _reset(self) -> None:
         self.index = 0
@@ -388,22 +292,22 @@ class SeqFile(Generic[Record]):
         """Fill ``page`` from a kept page that is still current, or walk it and keep it."""
         version = replayer.content_version()
         key = (self.index, page.wanted, page.limit)
-        cached = self._cached_page(key, first, version)
+        cache = self.page_cache
+        cached = cache.lookup(key, first, version)
         if cached is not None and version is not None:
             record, done = await self._replay(replayer, first, page, cached, version)
             if not done:
                 await self._walk(record, page)
             return
-        # Full, the cache keeps the pages it has: a reader going through more
-        # pages than it holds, again and again, then still finds the first
-        # ones, where evicting the oldest would leave it none.  So a page it
-        # could not keep is not recorded, and costs what an uncached one does.
-        if version is not None and len(self._cache) < CACHED_PAGES:
+        # A page the cache could not keep is not recorded, and costs what an uncached one does.
+        if version is not None and cache.has_room():
             page.steps = StepLog()
         await self._walk(first, page)
         # Kept only if no writer came in during the page: then every step saw this version.
+        # The file's mutex kept other fills out since there was room, and the
+        # fill joins the same parts for the reader and never changes them after.
         if page.steps is not None and replayer.content_version() == version:
-            self._keep(key, first, page)
+            cache.keep(key, first, page.steps, page.length + page.overflow, page.parts)
 
     async def _walk(self, record: Record | None, page: _Page) -> None:
         """Take records until the page is done: without awaiting wherever the iterator allows."""
@@ -415,36 +319,8 @@ class SeqFile(Generic[Record]):
             if done:
                 return
 
-    def _count(self, outcome: str) -> None:
-        for stats in (self.cache_stats, self._cache_totals):
-            if stats is not None:
-                setattr(stats, outcome, getattr(stats, outcome) + 1)
-
-    def _cached_page(self, key: tuple[int, int, int], first: Record, version: int | None) -> _CachedPage[Record] | None:
-        """The cached page that starts with ``first`` and is still what the iterator would render, if any.  O(1)."""
-        if version != self._cache_version:
-            # Versions only move on: nothing kept can be current again.
-            if key in self._cache:
-                self._count("stale")
-            else:
-                self._count("misses")
-            self._cache.clear()
-            self._cache_version = version
-            return None
-        cached = self._cache.get(key)
-        if cached is None or cached.first is not first:
-            self._count("misses")
-            return None
-        return cached
-
-    def _keep(self, key: tuple[int, int, int], first: Record, page: _Page) -> None:
-        assert page.steps is not None, "a page is kept only if its steps were recorded"
-        # Recorded only while there was room, and the file's mutex kept other fills out since.
-        # The fill joins the same parts for the reader and never changes them after.
-        self._cache[key] = _CachedPage(first, page.steps, page.length + page.overflow, page.parts)
-
     async def _replay(
-        self, replayer: ReplayIterator[Record], record: Record | None, page: _Page, cached: _CachedPage[Record], version: int
+        self, replayer: ReplayIterator[Record], record: Record | None, page: _Page, cached: CachedPage[Record], version: int
     ) -> tuple[Record | None, bool]:
         """Fill ``page`` from ``cached``, stepping as the fast path would; return the last record stepped to and whether the page is done.
 
@@ -470,17 +346,17 @@ class SeqFile(Generic[Record]):
                 page.parts.append(data[page.length : end])
                 page.length = end
                 if taken == last:
-                    self._count("hits")
+                    self.page_cache.count("hits")
                     return record, True
             stepped = await self._next(record)  # type: ignore[arg-type]
             record, done = self._take(page, (stepped,))
             expected_record, expected_index = records[taken], indices[taken]
             taken += 1
             if replayer.content_version() != version or stepped[0] is not expected_record or stepped[1] != expected_index:
-                self._count("stale")
+                self.page_cache.count("stale")
                 return record, done
             if done:
-                self._count("hits")
+                self.page_cache.count("hits")
                 return record, True
 
     def _take_nowait(self, record: Record, page: _Page) -> tuple[Record | None, bool]:

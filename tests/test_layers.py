@@ -28,6 +28,7 @@ LAYERS: dict[str, int] = {
     "fakeproc.process": 3,
     "fakeproc.population": 3,
     "fakeproc.seqfile": 4,
+    "fakeproc.pagecache": 4,
     "fakeproc.procfs": 4,
     "fakeproc.calls": 5,
     "fakeproc.ctl": 5,

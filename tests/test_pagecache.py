@@ -33,7 +33,8 @@ from fakeproc.process import Process, ProcessTable
 from fakeproc.procfs.maps import MapsIterator
 from fakeproc.procfs.smaps import SmapsIterator
 from fakeproc.sched import AlwaysPolicy, NeverPolicy, Policy, Preempter, RandomPolicy, VirtualSlicePolicy
-from fakeproc.seqfile import CACHED_PAGES, PageCacheStats, SeqFile
+from fakeproc.pagecache import CACHED_PAGES, PageCache, PageCacheStats, StepLog
+from fakeproc.seqfile import SeqFile
 from fakeproc.workloads import parse_workload
 
 POLICIES: dict[str, Callable[[int], Policy]] = {
@@ -194,7 +195,8 @@ async def test_the_cache_keeps_at_most_its_page_count() -> None:
     seq = open_file(process, "maps", cache=True)
     pages = await read_from_start(seq)
     assert len(pages) > CACHED_PAGES
-    assert f"cached={CACHED_PAGES} " in repr(seq)
+    assert len(seq.page_cache) == CACHED_PAGES and f"{CACHED_PAGES} page(s)" in repr(seq)
+    seq.page_cache.check()
     assert await read_from_start(seq) == pages
     # A full cache keeps what it has: the first pages are served again.
     assert seq.cache_stats.hits == CACHED_PAGES
@@ -270,3 +272,34 @@ def test_broken_modes_are_still_caught_by_one_caching_file(mode: LockMode) -> No
         if cached.violations:
             caught.append(seed)
     assert caught, f"{mode.value}: no torn read in 8 seeds"
+
+
+def test_the_page_store_forgets_everything_when_the_version_moves_and_counts_each_lookup() -> None:
+    totals = PageCacheStats()
+    cache: PageCache[str] = PageCache(totals)
+    steps: StepLog[str] = StepLog()
+    assert cache.lookup((0, 4096, 4096), "first", 2) is None  # a new version: nothing kept yet
+    cache.check()
+    cache.keep((0, 4096, 4096), "first", steps, 10, [b"a", b"b"])
+    cache.check()
+    kept = cache.lookup((0, 4096, 4096), "first", 2)
+    assert kept is not None and kept.data() == b"ab" and kept.shown_at_end == 10
+    assert cache.lookup((0, 4096, 4096), "another first record", 2) is None
+    assert cache.lookup((8, 4096, 4096), "first", 2) is None
+    assert cache.lookup((0, 4096, 4096), "first", 4) is None  # the version moved on: found, but stale
+    cache.check()
+    assert len(cache) == 0 and cache.lookup((0, 4096, 4096), "first", 4) is None
+    assert cache.stats == totals == PageCacheStats(misses=4, stale=1)
+
+
+def test_the_page_store_refuses_a_page_past_its_bound() -> None:
+    cache: PageCache[int] = PageCache()
+    cache.lookup((0, 1, 1), 0, 1)
+    for key in range(CACHED_PAGES):
+        assert cache.has_room()
+        cache.keep((key, 1, 1), key, StepLog(), 0, [b""])
+        cache.check()
+    assert not cache.has_room()
+    with pytest.raises(RuntimeError, match="full"):
+        cache.keep((CACHED_PAGES, 1, 1), CACHED_PAGES, StepLog(), 0, [b""])
+    assert len(cache) == CACHED_PAGES

@@ -598,7 +598,7 @@ async def test_a_run_records_for_the_page_cache_what_single_steps_do(
                 page.shown_at_end,
                 page.data(),
             )
-            for key, page in seq._cache.items()
+            for key, page in seq.page_cache.items()
         }
         again = await read_all(seq, sizes)
         readers = sum(vma.readers for vma in process.mm.vmas())

@@ -12,7 +12,7 @@ from weakref import WeakKeyDictionary
 
 from ..mm.mm import MemoryManager
 from ..process import Process
-from ..seqfile import PageCacheStats
+from ..pagecache import PageCacheStats
 
 
 @dataclass

@@ -27,7 +27,8 @@ from ..mm.walk import LockMode
 from ..process import Process, ProcessTable
 from ..procfs.maps import MapsIterator, format_maps_line, gate_vma
 from ..sched import Policy, Preempter, RandomPolicy
-from ..seqfile import PAGE_SIZE, PageCacheStats, SeqFile
+from ..pagecache import PageCacheStats
+from ..seqfile import PAGE_SIZE, SeqFile
 from ..workloads import Workload
 
 Ranges = list[tuple[int, int]]

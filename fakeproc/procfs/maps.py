@@ -17,7 +17,8 @@ from ..mm.mm import MemoryManager
 from ..mm.vma import PAGE_SIZE, Vma, VmFlags
 from ..mm.walk import LockMode, Walker, make_walker
 from ..process import Process
-from ..seqfile import PageObserver, SeqFile, StepLog
+from ..pagecache import StepLog
+from ..seqfile import PageObserver, SeqFile
 
 GATE = (1 << 64) - 2
 END = (1 << 64) - 1
